@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format ui simulator bench install clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Runs the demo pipeline end to end on the embedded simulator and S3 server.
+demo: $(STAMP)
+	$(BIN)/python -m minimax_dagster.demo
+
+## Runs lint and the whole test suite.
+test: $(STAMP)
+	$(BIN)/ruff check minimax_dagster minimax_dagster_tests benchmarks
+	$(BIN)/ruff format --check minimax_dagster minimax_dagster_tests benchmarks
+	$(BIN)/python -m pytest
+
+## Starts the embedded services and the Dagster UI on http://127.0.0.1:3000.
+ui: $(STAMP)
+	$(BIN)/python -m minimax_dagster.demo --ui
+
+simulator: $(STAMP)
+	$(BIN)/python -m minimax_dagster.simulator --port 8765
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format minimax_dagster minimax_dagster_tests benchmarks
+	$(BIN)/ruff check --fix minimax_dagster minimax_dagster_tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache

@@ -1,0 +1,142 @@
+"""The demo command: ``python -m minimax_dagster.demo`` (what ``make demo`` runs).
+
+It starts the embedded MiniMax simulator and S3 server, then, on a real Dagster instance with the multiprocess
+executor:
+
+1. materializes one day of the daily pipeline (``daily_prompts`` → ``daily_videos``);
+2. registers the seeded prompt datasets as partitions and backfills all of them in ONE run;
+3. builds the downstream ``video_catalogue``;
+4. re-runs the day to show that nothing is paid for twice;
+5. copies every video and poster out of S3 into ``demo_output/`` and prints their S3 URIs.
+
+``--ui`` starts the same services and ``dagster dev -w workspace.yaml`` instead.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from minimax_dagster.demo.jobs import catalogue_job, daily_job, dataset_job
+from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
+from minimax_dagster.manifest import VideoManifest
+from minimax_dagster.storage import get_json
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None = None) -> dg.DagsterRun:
+    with dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags or {}) as result:
+        if not result.success:
+            failures = [e.message for e in result.all_events if e.is_failure]
+            raise SystemExit(f"demo run {result.run_id} failed:\n" + "\n".join(failures[:10]))
+        return result.dagster_run
+
+
+def run_demo(output: Path, day: str, generation_seconds: float) -> int:
+    """Run the whole demo; returns a process exit code."""
+    output.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="dagster_home_", dir=output))
+    with EmbeddedServices(generation_seconds=generation_seconds) as services:
+        os.environ.update(services.env())
+        os.environ["DAGSTER_HOME"] = str(home)
+        print(f"services: {services.describe()}")
+        with dg.DagsterInstance.get() as instance:
+            print(f"1/4 daily pipeline for {day} ...")
+            _run(
+                instance,
+                daily_job,
+                {"dagster/partition": day},
+            )
+            names = sorted(DEMO_DATASETS)
+            instance.add_dynamic_partitions("prompt_datasets", names)
+            print(f"2/4 backfill of {len(names)} prompt datasets in one run ...")
+            _run(
+                instance,
+                dataset_job,
+                {
+                    "dagster/asset_partition_range_start": names[0],
+                    "dagster/asset_partition_range_end": names[-1],
+                },
+            )
+            print("3/4 video catalogue ...")
+            _run(instance, catalogue_job)
+            creates = services.simulator.counters()["creates"]
+            print(f"4/4 re-running {day}: finished videos are reused, nothing is created ...")
+            _run(instance, daily_job, {"dagster/partition": day})
+            again = services.simulator.counters()["creates"]
+            print(f"    creates before the re-run: {creates}, after: {again}")
+        copied = _copy_out(services, output, day, names)
+        if again != creates:
+            print("ERROR: the re-run created videos again", file=sys.stderr)
+            return 1
+    print(f"\n{copied} videos with their posters are in {output.resolve()}/")
+    return 0
+
+
+def _copy_out(services: EmbeddedServices, output: Path, day: str, datasets: list[str]) -> int:
+    s3 = services.s3_client()
+    bucket, prefix = services.bucket, services.prefix
+    manifests: dict[str, VideoManifest] = {}
+    for asset, partition in [("daily_videos", day), *(("dataset_videos", n) for n in datasets)]:
+        data = get_json(s3, bucket, f"{prefix}/assets/{asset}/{partition}.json")
+        if data is not None:
+            manifests[f"{asset}/{partition}"] = VideoManifest.model_validate(data)
+    count = 0
+    print("\nvideo id | S3 URI | local file")
+    for where, manifest in manifests.items():
+        folder = output / where
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in manifest.entries:
+            if not entry.ok or not entry.s3_uri:
+                print(f"{entry.id}: {entry.status} {entry.error or ''}")
+                continue
+            for uri, suffix in ((entry.s3_uri, ".mp4"), (entry.poster_uri, ".png")):
+                if not uri:
+                    continue
+                key = uri.removeprefix(f"s3://{bucket}/")
+                s3.download_file(bucket, key, str(folder / f"{entry.id}{suffix}"))
+            count += 1
+            print(f"{entry.video_id} | {entry.s3_uri} | {folder / (entry.id + '.mp4')}")
+    return count
+
+
+def run_ui(port: int, generation_seconds: float) -> int:
+    """Start the services and ``dagster dev`` until Ctrl-C."""
+    with EmbeddedServices(generation_seconds=generation_seconds, simulator_port=8765) as services:
+        env = {**os.environ, **services.env()}
+        env.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home"))
+        Path(env["DAGSTER_HOME"]).mkdir(exist_ok=True)
+        shutil.copy(REPO / "deploy" / "dagster.yaml", Path(env["DAGSTER_HOME"]) / "dagster.yaml")
+        print(f"services: {services.describe()}\nDagster UI on http://127.0.0.1:{port} (Ctrl-C stops)")
+        cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-p", str(port)]
+        try:
+            return subprocess.call(cmd, env=env, cwd=REPO)
+        except KeyboardInterrupt:
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ui", action="store_true", help="start the services and the Dagster UI instead")
+    parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (with --ui)")
+    parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="where videos are copied")
+    parser.add_argument("--day", default="2026-11-27", help="the daily partition to materialize")
+    parser.add_argument("--generation-seconds", type=float, default=3.0, help="simulated generation time")
+    args = parser.parse_args(argv)
+    if args.ui:
+        return run_ui(args.port, args.generation_seconds)
+    return run_demo(args.output, args.day, args.generation_seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Demo settings read from environment variables (no network call; safe at definition load time).
+
+>>> DemoSettings.from_env({"MINIMAX_BUCKET": "b", "MINIMAX_ALLOWED_DOWNLOAD_HOSTS": "http://127.0.0.1:1"}).bucket
+'b'
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from minimax_dagster.client import DEFAULT_BASE_URL
+from minimax_dagster.resource import DEFAULT_DOWNLOAD_HOSTS
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo definitions need to know about their environment.
+
+    Variables: ``MINIMAX_BASE_URL``, ``MINIMAX_BUCKET``, ``MINIMAX_PREFIX``, ``MINIMAX_S3_ENDPOINT_URL``,
+    ``AWS_REGION``, ``MINIMAX_ALLOWED_DOWNLOAD_HOSTS`` (comma-separated), ``MINIMAX_ACCOUNTS``
+    (``account:max_jobs,...``), ``MINIMAX_POLL_INTERVAL``, ``MINIMAX_READ_TIMEOUT``. The token is read by the
+    resource itself from ``USEAPI_TOKEN`` through ``EnvVar``; S3 credentials come from boto3's usual chain
+    (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, profiles, instance roles).
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    bucket: str = "minimax-videos"
+    prefix: str = "minimax"
+    s3_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    allowed_download_hosts: tuple[str, ...] = tuple(DEFAULT_DOWNLOAD_HOSTS)
+    accounts: dict[str, int] = field(default_factory=dict)
+    poll_interval: float = 30.0
+    read_timeout: float = 45.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "DemoSettings":
+        """Read the settings from ``env`` (default ``os.environ``)."""
+        env = os.environ if env is None else env
+        hosts = tuple(
+            h.strip() for h in env.get("MINIMAX_ALLOWED_DOWNLOAD_HOSTS", "").split(",") if h.strip()
+        )
+        accounts: dict[str, int] = {}
+        for item in env.get("MINIMAX_ACCOUNTS", "").split(","):
+            name, _, jobs = item.strip().partition(":")
+            if name:
+                accounts[name] = int(jobs or 1)
+        return cls(
+            base_url=env.get("MINIMAX_BASE_URL", DEFAULT_BASE_URL),
+            bucket=env.get("MINIMAX_BUCKET", cls.bucket),
+            prefix=env.get("MINIMAX_PREFIX", cls.prefix),
+            s3_endpoint_url=env.get("MINIMAX_S3_ENDPOINT_URL") or None,
+            region=env.get("AWS_REGION", cls.region),
+            allowed_download_hosts=(*DEFAULT_DOWNLOAD_HOSTS, *hosts),
+            accounts=accounts,
+            poll_interval=float(env.get("MINIMAX_POLL_INTERVAL", cls.poll_interval)),
+            read_timeout=float(env.get("MINIMAX_READ_TIMEOUT", cls.read_timeout)),
+        )

@@ -1,0 +1,601 @@
+"""``VideoProducer``: turns validated prompts into videos in S3, concurrently, without ever paying twice.
+
+For each prompt, in order:
+
+1. **Reuse.** The keys are a hash of (template, prompt, input image). If the video and its sidecar are already in
+   S3 with matching sizes, the prompt is done: nothing is created.
+2. **Reattach.** If a job record (``<prefix>/_jobs/<key>.json``) holds a video id, an earlier run created the
+   video: it is awaited through GET videos/{videoId}, not created again.
+3. **Create.** Otherwise a slot is taken on an account with free capacity, the input image uploaded if needed,
+   and the video created. The job record is written the moment the stream names the video id.
+4. **Store.** The video (no-watermark URL when present) is streamed into S3, then the poster, then the sidecar
+   with the whole event record; the job record is marked finished.
+
+The producer composes the API client and the storage layer; it does not import dagster. Its :meth:`run` is a
+generator of :class:`Note` s (log lines and finished entries) produced by worker threads and handed over on the
+caller's thread, so a Dagster step can log them in order from its own thread.
+
+>>> # for note in VideoProducer(make_client, s3, settings).run(prompts): print(note.message or note.entry)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from minimax_dagster.client import GenerationResult, MiniMaxClient
+from minimax_dagster.errors import (
+    AccountOnHoldError,
+    CapacityError,
+    MiniMaxError,
+    ModeratedError,
+    OutOfCreditsError,
+    VideoFailedError,
+)
+from minimax_dagster.manifest import ManifestEntry
+from minimax_dagster.models import AgentCreateRequest, StreamEvent, UploadedFile
+from minimax_dagster.prompts import VideoPrompt
+from minimax_dagster.storage import (
+    DownloadPolicy,
+    JobRecord,
+    StorageError,
+    VideoKeys,
+    get_json,
+    head_object,
+    open_download,
+    prompt_sha256,
+    put_json,
+    read_job_record,
+    redact_url,
+    s3_uri,
+    upload_from_url,
+    video_key,
+    write_job_record,
+)
+
+logger = logging.getLogger("minimax_dagster.producer")
+
+#: Images given by URL are downloaded into memory before upload; they are small, but bounded all the same.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    """Where videos go and how generation behaves.
+
+    ``accounts`` maps account ids to their maxJobs; empty means "let the API choose", with ``default_capacity``
+    concurrent jobs.
+
+    >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).capacity
+    1
+    """
+
+    bucket: str
+    prefix: str
+    policy: DownloadPolicy
+    accounts: dict[str, int] = field(default_factory=dict)
+    default_capacity: int = 1
+    generation_deadline: float = 20 * 60.0
+    capacity_wait: float = 5.0
+    regenerate_failed: bool = False
+    part_size: int = 16 * 1024 * 1024
+    asset_name: str | None = None
+
+    @property
+    def capacity(self) -> int:
+        """How many generations may run at once."""
+        return sum(self.accounts.values()) if self.accounts else self.default_capacity
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the producer reports: a log line (``level`` + ``message``) or a finished ``entry``."""
+
+    level: str = "info"
+    message: str | None = None
+    entry: ManifestEntry | None = None
+    event: StreamEvent | None = None
+    prompt_id: str | None = None
+
+
+class NoUsableAccount(MiniMaxError):
+    """Every account is out of credits or on hold."""
+
+
+class AccountPool:
+    """Counts free generation slots per account; ``acquire`` blocks until a slot is free.
+
+    >>> pool = AccountPool({"a": 1, "b": 2})
+    >>> pool.acquire(), pool.acquire(), pool.acquire()
+    ('b', 'a', 'b')
+    >>> pool.release("a"); pool.acquire("a")
+    'a'
+    """
+
+    def __init__(self, capacity: dict[str, int] | None, default_capacity: int = 1) -> None:
+        self._free: dict[str | None, int] = dict(capacity) if capacity else {None: default_capacity}
+        self._disabled: dict[str | None, str] = {}
+        self._cond = threading.Condition()
+
+    def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
+        """Take a slot (on ``pinned`` when given, else the account with most free slots)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                usable = {a: n for a, n in self._free.items() if a not in self._disabled}
+                if pinned is not None and pinned not in self._free:
+                    usable = {}
+                    if None in self._free and None not in self._disabled:
+                        # Accounts unknown: any pinned account shares the API-chosen capacity.
+                        usable = {None: self._free[None]}
+                elif pinned is not None:
+                    usable = {pinned: usable[pinned]} if pinned in usable else {}
+                if not usable:
+                    reasons = "; ".join(f"{a}: {r}" for a, r in self._disabled.items())
+                    target = f"account {pinned}" if pinned else "any account"
+                    raise NoUsableAccount(
+                        f"no usable MiniMax account for {target} ({reasons or 'none configured'})"
+                    )
+                best = max(usable, key=lambda a: usable[a])
+                if usable[best] > 0:
+                    self._free[best] -= 1
+                    return pinned if best is None else best
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("no free generation slot in time")
+                self._cond.wait(remaining)
+
+    def release(self, account: str | None) -> None:
+        """Give a slot back."""
+        with self._cond:
+            slot = account if account in self._free else None
+            self._free[slot] = self._free.get(slot, 0) + 1
+            self._cond.notify_all()
+
+    def disable(self, account: str | None, reason: str) -> None:
+        """Stop using an account (out of credits, on hold)."""
+        with self._cond:
+            self._disabled[account if account in self._free else None] = reason
+            self._cond.notify_all()
+
+
+class VideoProducer:
+    """Produces videos for prompts (see the module docstring for the steps).
+
+    Args:
+        client_factory: builds a :class:`MiniMaxClient`; called once per worker thread.
+        s3_client: a boto3 S3 client (thread-safe), built with ``storage.s3_client_config()``.
+        settings: bucket, prefix, download policy, accounts and limits.
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], MiniMaxClient],
+        s3_client: Any,
+        settings: ProducerSettings,
+    ) -> None:
+        self.client_factory = client_factory
+        self.s3 = s3_client
+        self.settings = settings
+        self._local = threading.local()
+        self._notes: queue.Queue[Note] = queue.Queue()
+        self._uploads_lock = threading.Lock()
+        self._uploaded: dict[tuple[str, str | None], UploadedFile] = {}
+        self._clients: list[MiniMaxClient] = []
+        self._clients_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------ running
+
+    def run(self, prompts: list[VideoPrompt]) -> Iterator[Note]:
+        """Produce every prompt, ``capacity`` at a time; yields notes on the caller's thread as they come.
+
+        Entries come out in completion order; each prompt yields exactly one entry.
+        """
+        pool = AccountPool(self.settings.accounts, self.settings.default_capacity)
+        workers = max(1, min(self.settings.capacity, len(prompts)))
+        futures: list[Future[None]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minimax") as executor:
+                for prompt in prompts:
+                    futures.append(executor.submit(self._produce_safely, prompt, pool))
+                while True:
+                    try:
+                        yield self._notes.get(timeout=0.1)
+                        continue
+                    except queue.Empty:
+                        pass
+                    if all(f.done() for f in futures):
+                        break
+            while not self._notes.empty():
+                yield self._notes.get_nowait()
+        finally:
+            for f in futures:
+                f.cancel()
+            with self._clients_lock:
+                for client in self._clients:
+                    client.close()
+                self._clients.clear()
+
+    def produce(self, prompts: list[VideoPrompt]) -> list[ManifestEntry]:
+        """Run without a caller-side logger: log notes to ``logging`` and return the entries in prompt order.
+
+        >>> # entries = VideoProducer(make_client, s3, settings).produce(prompts)
+        """
+        by_id: dict[str, ManifestEntry] = {}
+        for note in self.run(prompts):
+            if note.entry is not None:
+                by_id[note.entry.id] = note.entry
+            elif note.message:
+                logger.log(logging.getLevelName(note.level.upper()), note.message)
+        return [by_id[p.id] for p in prompts if p.id in by_id]
+
+    def _say(
+        self, prompt: VideoPrompt, message: str, level: str = "info", event: StreamEvent | None = None
+    ) -> None:
+        self._notes.put(
+            Note(level=level, message=f"[{prompt.id}] {message}", event=event, prompt_id=prompt.id)
+        )
+
+    def _client(self) -> MiniMaxClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self.client_factory()
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def _produce_safely(self, prompt: VideoPrompt, pool: AccountPool) -> None:
+        try:
+            entry = self._produce(prompt, pool)
+        except Exception as exc:
+            logger.debug("prompt %s failed", prompt.id, exc_info=True)
+            entry = self._failed(prompt, None, f"{type(exc).__name__}: {exc}")
+            self._say(prompt, f"failed: {entry.error}", "error")
+        self._notes.put(Note(entry=entry, prompt_id=prompt.id))
+
+    # ------------------------------------------------------------------------------------------ one prompt
+
+    def _produce(self, prompt: VideoPrompt, pool: AccountPool) -> ManifestEntry:
+        settings = self.settings
+        template_id = prompt.template_id or ""
+        keys = VideoKeys(settings.prefix, video_key(template_id, prompt.prompt, prompt.file_ref()))
+        reused = self._reuse(prompt, keys)
+        if reused is not None:
+            self._say(prompt, f"reusing {reused.s3_uri} (already generated as {reused.video_id})")
+            return reused
+        record = read_job_record(self.s3, settings.bucket, keys)
+        if record is not None and record.status == "failed" and not settings.regenerate_failed:
+            error = record.extra.get("error", "failed")
+            return self._failed(
+                prompt,
+                keys,
+                f"an earlier run's video {record.video_id} failed ({error}); "
+                "set regenerate_failed=True to pay for a new attempt",
+                video_id=record.video_id,
+            )
+        if record is not None and record.status != "failed":
+            self._say(prompt, f"reattaching to {record.video_id} (created by an earlier run; no new create)")
+            try:
+                result = self._client().reattach(
+                    record.video_id,
+                    deadline=settings.generation_deadline,
+                    on_status=lambda s: self._say(
+                        prompt, f"status {s.status}, {s.percent or 0:.0f}%", "debug"
+                    ),
+                )
+            except (VideoFailedError, ModeratedError) as exc:
+                return self._record_failure(prompt, keys, record.video_id, record.account, exc)
+            return self._store(prompt, keys, result, reattached=True)
+        return self._create(prompt, keys, pool)
+
+    def _reuse(self, prompt: VideoPrompt, keys: VideoKeys) -> ManifestEntry | None:
+        bucket = self.settings.bucket
+        sidecar = get_json(self.s3, bucket, keys.sidecar)
+        if not isinstance(sidecar, dict) or "entry" not in sidecar:
+            return None
+        head = head_object(self.s3, bucket, keys.video)
+        entry = ManifestEntry.model_validate(sidecar["entry"])
+        if head is None or int(head.get("ContentLength", -1)) != entry.bytes:
+            return None
+        return entry.model_copy(
+            update={
+                "id": prompt.id,
+                "prompt": prompt.prompt,
+                "status": "reused",
+                "metadata": prompt.metadata,
+                "generation_seconds": None,
+                "upload_seconds": None,
+            }
+        )
+
+    def _create(self, prompt: VideoPrompt, keys: VideoKeys, pool: AccountPool) -> ManifestEntry:
+        settings = self.settings
+        pinned = prompt.account or _file_owner(prompt)
+        limit = time.monotonic() + settings.generation_deadline
+        while True:
+            account = pool.acquire(pinned, timeout=max(0.0, limit - time.monotonic()))
+            try:
+                request = self._request(prompt, keys, account)
+                video_ids: list[str] = []
+
+                def remember(
+                    video_id: str, account: str | None = account, video_ids: list[str] = video_ids
+                ) -> None:
+                    video_ids.append(video_id)
+                    self._remember_job(prompt, keys, video_id, account)
+
+                try:
+                    result = self._client().generate(
+                        request,
+                        on_event=lambda e: self._log_event(prompt, e),
+                        on_video_id=remember,
+                        deadline=max(1.0, limit - time.monotonic()),
+                    )
+                except (VideoFailedError, ModeratedError) as exc:
+                    vid = exc.video_id or (video_ids[0] if video_ids else None)
+                    return self._record_failure(prompt, keys, vid, account, exc)
+                except (OutOfCreditsError, AccountOnHoldError) as exc:
+                    if video_ids:
+                        raise
+                    pool.disable(account, f"HTTP {exc.status} {exc.message}")
+                    self._say(
+                        prompt, f"account {account} unusable ({exc}); trying another account", "warning"
+                    )
+                    continue
+                except CapacityError as exc:
+                    if video_ids or time.monotonic() >= limit:
+                        raise
+                    wait = exc.retry_after if exc.retry_after is not None else settings.capacity_wait
+                    self._say(prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning")
+                    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                    continue
+            finally:
+                pool.release(account)
+            return self._store(prompt, keys, result, reattached=False)
+
+    def _request(self, prompt: VideoPrompt, keys: VideoKeys, account: str | None) -> AgentCreateRequest:
+        file_id = oss_path = None
+        if prompt.image_kind == "file_id":
+            file_id, oss_path = prompt.image, prompt.oss_path
+        elif prompt.image_kind in ("path", "url"):
+            uploaded = self._upload_image(prompt, account)
+            file_id, oss_path = uploaded.file_id, uploaded.oss_path
+            account = account or uploaded.account
+        return AgentCreateRequest(
+            account=account,
+            template_id=prompt.template_id or "",
+            prompt=prompt.prompt,
+            file_id=file_id,
+            oss_path=oss_path,
+            # Our key doubles as replyRef, so a stream lost before its first event can still be found.
+            reply_ref=prompt.reply_ref or keys.key,
+        )
+
+    def _upload_image(self, prompt: VideoPrompt, account: str | None) -> UploadedFile:
+        if prompt.image_kind == "path":
+            data = Path(prompt.image or "").read_bytes()
+        else:
+            response = open_download(prompt.image or "", policy=self.settings.policy, session=self._session())
+            with response:
+                data = response.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
+            if len(data) > MAX_IMAGE_BYTES:
+                raise StorageError(
+                    f"image {redact_url(prompt.image)} is over {MAX_IMAGE_BYTES} bytes; use a smaller image"
+                )
+        digest = hashlib.sha256(data).hexdigest()
+        with self._uploads_lock:
+            cached = self._uploaded.get((digest, account))
+        if cached is not None:
+            return cached
+        uploaded = self._client().upload_file(data, account=account)
+        self._say(prompt, f"uploaded the input image as {uploaded.file_id}")
+        with self._uploads_lock:
+            self._uploaded[(digest, account)] = uploaded
+        return uploaded
+
+    def _remember_job(self, prompt: VideoPrompt, keys: VideoKeys, video_id: str, account: str | None) -> None:
+        record = JobRecord(
+            key=keys.key,
+            video_id=video_id,
+            template_id=prompt.template_id or "",
+            prompt_sha256=prompt_sha256(prompt.prompt),
+            account=account,
+            status="running",
+            extra={"prompt_id": prompt.id},
+        )
+        try:
+            write_job_record(self.s3, self.settings.bucket, keys, record)
+        except Exception as exc:  # the video is already paid for: keep streaming, but say it loudly
+            self._say(prompt, f"could not record job {video_id} for crash-resume: {exc}", "error")
+
+    def _log_event(self, prompt: VideoPrompt, event: StreamEvent) -> None:
+        if event.is_heartbeat:
+            self._say(prompt, "heartbeat", "debug", event)
+        elif event.status == "created":
+            self._say(prompt, f"created {event.video_id}", "info", event)
+        elif event.status == "connected":
+            self._say(prompt, "connected", "debug", event)
+        elif event.status == "finished":
+            self._say(prompt, "finished", "info", event)
+        else:
+            text = event.progress_text
+            level = "warning" if event.is_error else "info"
+            if event.is_error:
+                text = f"error {event.err_code}: {event.err_msg or text}"
+            self._say(prompt, text or f"{event.status} (type {event.type})", level, event)
+
+    # ------------------------------------------------------------------------------------------ storing
+
+    def _store(
+        self, prompt: VideoPrompt, keys: VideoKeys, result: GenerationResult, *, reattached: bool
+    ) -> ManifestEntry:
+        settings = self.settings
+        bucket = settings.bucket
+        video = result.video
+        metadata = {
+            "video-id": _ascii(result.video_id),
+            "template-id": _ascii(prompt.template_id or ""),
+            "prompt-sha256": prompt_sha256(prompt.prompt),
+            "content-key": keys.key,
+        }
+        try:
+            uploaded = upload_from_url(
+                self.s3,
+                bucket,
+                keys.video,
+                video.best_url,
+                policy=settings.policy,
+                session=self._session(),
+                content_type="video/mp4",
+                metadata=metadata,
+                part_size=settings.part_size,
+            )
+        except StorageError as exc:
+            # The job record keeps the video id: a retry reattaches and downloads again, without paying.
+            raise StorageError(f"video {result.video_id} was generated but not stored: {exc}") from None
+        self._say(prompt, f"stored {uploaded.bytes} bytes at {uploaded.uri} in {uploaded.seconds:.2f} s")
+        poster_uri = None
+        if video.poster_url:
+            try:
+                poster = upload_from_url(
+                    self.s3,
+                    bucket,
+                    keys.poster,
+                    video.poster_url,
+                    policy=settings.policy,
+                    session=self._session(),
+                    content_type=_image_type(video.poster_url),
+                    metadata=metadata,
+                    part_size=settings.part_size,
+                )
+                poster_uri = poster.uri
+            except StorageError as exc:
+                self._say(prompt, f"poster not stored: {exc}", "warning")
+        entry = ManifestEntry(
+            id=prompt.id,
+            prompt=prompt.prompt,
+            template_id=prompt.template_id or "",
+            status="generated",
+            key=keys.key,
+            video_id=result.video_id,
+            account=result.account,
+            s3_uri=uploaded.uri,
+            poster_uri=poster_uri,
+            sidecar_uri=s3_uri(bucket, keys.sidecar),
+            source_url=redact_url(video.best_url),
+            poster_url=video.poster_url,
+            width=video.width,
+            height=video.height,
+            duration_s=video.duration_s,
+            fps=video.fps,
+            bytes=uploaded.bytes,
+            sha256=uploaded.sha256,
+            generation_seconds=round(result.seconds, 3),
+            upload_seconds=round(uploaded.seconds, 3),
+            recovered=result.recovered and not reattached,
+            reattached=reattached,
+            recommended_templates=[t.model_dump(exclude_none=True) for t in result.recommended_templates],
+            metadata=prompt.metadata,
+        )
+        put_json(
+            self.s3,
+            bucket,
+            keys.sidecar,
+            {
+                "entry": entry.model_dump(mode="json"),
+                "events": [e.to_wire() for e in result.events],
+                "images": result.images,
+            },
+        )
+        write_job_record(
+            self.s3,
+            bucket,
+            keys,
+            JobRecord(
+                key=keys.key,
+                video_id=result.video_id,
+                template_id=prompt.template_id or "",
+                prompt_sha256=prompt_sha256(prompt.prompt),
+                account=result.account,
+                status="finished",
+                extra={"prompt_id": prompt.id, "s3_uri": uploaded.uri},
+            ),
+        )
+        return entry
+
+    def _record_failure(
+        self,
+        prompt: VideoPrompt,
+        keys: VideoKeys,
+        video_id: str | None,
+        account: str | None,
+        exc: MiniMaxError,
+    ) -> ManifestEntry:
+        reason = f"{type(exc).__name__}: {exc.message}"
+        if video_id:
+            write_job_record(
+                self.s3,
+                self.settings.bucket,
+                keys,
+                JobRecord(
+                    key=keys.key,
+                    video_id=video_id,
+                    template_id=prompt.template_id or "",
+                    prompt_sha256=prompt_sha256(prompt.prompt),
+                    account=account,
+                    status="failed",
+                    extra={"prompt_id": prompt.id, "error": reason},
+                ),
+            )
+        self._say(prompt, f"failed: {reason}", "error")
+        return self._failed(prompt, keys, reason, video_id=video_id)
+
+    @staticmethod
+    def _failed(
+        prompt: VideoPrompt, keys: VideoKeys | None, error: str, *, video_id: str | None = None
+    ) -> ManifestEntry:
+        return ManifestEntry(
+            id=prompt.id,
+            prompt=prompt.prompt,
+            template_id=prompt.template_id or "",
+            status="failed",
+            key=keys.key if keys else None,
+            video_id=video_id,
+            error=error,
+            metadata=prompt.metadata,
+        )
+
+
+def _file_owner(prompt: VideoPrompt) -> str | None:
+    if prompt.image_kind != "file_id":
+        return None
+    from minimax_dagster.models import parse_composite_id
+
+    return parse_composite_id(prompt.image or "").get("minimax")
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def _image_type(url: str) -> str:
+    path = url.split("?", 1)[0].lower()
+    return "image/jpeg" if path.endswith((".jpg", ".jpeg")) else "image/png"

@@ -1,0 +1,134 @@
+"""Load and CLI tests of the MiniMax simulator: 50 concurrent streams, concurrent downloads, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from minimax_dagster.simulator import MiniMaxSimulator
+from minimax_dagster.simulator.media import read_mp4_info
+
+from .test_simulator import TEXT, TEXT_OPT, auth, read_events
+
+STREAMS = 50
+GEN = 2.0
+
+
+def test_fifty_concurrent_streams_over_two_accounts():
+    config = {"accounts": {"100001": 25, "100002": 25}, "generation_seconds": GEN, "heartbeat_seconds": 0.2}
+    with MiniMaxSimulator(**config) as sim:
+        barrier = threading.Barrier(STREAMS)
+
+        def one(i: int) -> list[dict]:
+            barrier.wait(timeout=30)
+            resp = requests.post(
+                f"{sim.base_url}/videos/agent-create",
+                headers=auth(sim),
+                json={"templateId": TEXT, "prompt": f"stream {i}"},
+                stream=True,
+                timeout=30,
+            )
+            assert resp.status_code == 200, resp.text
+            return read_events(resp)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(STREAMS) as pool:
+            results = list(pool.map(one, range(STREAMS)))
+        elapsed = time.monotonic() - started
+        assert elapsed < GEN * 3, elapsed  # concurrent, not one after the other
+        video_ids = set()
+        for i, events in enumerate(results):
+            assert events[0]["status"] == "created" and events[0]["message"]["msgContent"] == f"stream {i}"
+            assert events[-1]["status"] == "finished"
+            assert any(e["status"] == "heartbeat" for e in events)
+            video_ids.add(events[0]["videoId"])
+        assert len(video_ids) == STREAMS
+        c = sim.counters()
+        assert c["creates"] == STREAMS and c["rejected_by_status"] == {}
+        assert c["max_concurrent_total"] == STREAMS
+        assert c["max_concurrent_by_account"] == {"100001": 25, "100002": 25}
+        assert c["concurrent_total"] == 0
+        assert c["creates_by_prompt"] == {f"stream {i}": 1 for i in range(STREAMS)}
+
+        # ... and the 50 videos download concurrently too
+        def download(video_id: str) -> tuple[int, dict]:
+            body = requests.get(f"{sim.base_url}/videos/{video_id}", headers=auth(sim), timeout=10).json()
+            data = requests.get(body["downloadURL"], timeout=60).content
+            return len(data), read_mp4_info(data)
+
+        with ThreadPoolExecutor(STREAMS) as pool:
+            downloads = list(pool.map(download, sorted(video_ids)))
+        assert all((info["width"], info["height"]) == (1280, 720) for _, info in downloads)
+        c = sim.counters()
+        assert c["downloads"] == c["downloads_completed"] == STREAMS
+
+
+def test_cli_serves_until_interrupted():
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "minimax_dagster.simulator",
+            "--port",
+            "0",
+            "--generation-seconds",
+            "0.3",
+            "--fault",
+            "busy=1",
+            "--account",
+            "555=2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        base_url = lines[0].split()[-1]
+        token = lines[1].split()[-1]
+        origin = lines[2].split()[-1]
+        assert base_url == f"{origin}/v1/minimax" and token == "sim-token"
+        headers = {"Authorization": f"Bearer {token}"}
+        assert requests.get(f"{base_url}/accounts", headers=headers, timeout=5).json() == {
+            "555": {"account": "555", "maxJobs": 2}
+        }
+        url = f"{base_url}/videos/agent-create"
+        assert (
+            requests.post(url, headers=headers, json={"templateId": TEXT_OPT}, timeout=5).status_code == 429
+        )
+        events = read_events(
+            requests.post(url, headers=headers, json={"templateId": TEXT_OPT}, stream=True, timeout=10)
+        )
+        assert events[-1]["status"] == "finished"
+        counters = requests.get(f"{origin}/_sim/counters", timeout=5).json()
+        assert counters["creates"] == 1 and counters["rejected_by_status"] == {"429": 1}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_cli_help_faults():
+    out = subprocess.run(
+        [sys.executable, "-m", "minimax_dagster.simulator", "--help-faults"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    for name in ("drop_after", "stall_after", "malformed_at", "cdn_cut", "no_finished", "slow"):
+        assert name in out
