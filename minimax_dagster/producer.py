@@ -199,25 +199,27 @@ class VideoProducer:
     def run(self, prompts: list[VideoPrompt]) -> Iterator[Note]:
         """Produce every prompt, ``capacity`` at a time; yields notes on the caller's thread as they come.
 
-        Entries come out in completion order; each prompt yields exactly one entry.
+        Entries come out in completion order; each prompt yields exactly one entry. Prompts that ask for the
+        same video (same template, text and image) are generated once; the others reuse it.
         """
+        leaders, followers = self._group_by_video(prompts)
         pool = AccountPool(self.settings.accounts, self.settings.default_capacity)
-        workers = max(1, min(self.settings.capacity, len(prompts)))
+        workers = max(1, min(self.settings.capacity, len(leaders)))
         futures: list[Future[None]] = []
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minimax") as executor:
-                for prompt in prompts:
+                for prompt in leaders:
                     futures.append(executor.submit(self._produce_safely, prompt, pool))
                 while True:
                     try:
-                        yield self._notes.get(timeout=0.1)
-                        continue
+                        note = self._notes.get(timeout=0.1)
                     except queue.Empty:
-                        pass
-                    if all(f.done() for f in futures):
-                        break
-            while not self._notes.empty():
-                yield self._notes.get_nowait()
+                        if all(f.done() for f in futures) and self._notes.empty():
+                            break
+                        continue
+                    yield note
+                    if note.entry is not None:
+                        yield from self._follower_notes(note.entry, followers.get(note.entry.id, []))
         finally:
             for f in futures:
                 f.cancel()
@@ -225,6 +227,42 @@ class VideoProducer:
                 for client in self._clients:
                     client.close()
                 self._clients.clear()
+
+    def _group_by_video(
+        self, prompts: list[VideoPrompt]
+    ) -> tuple[list[VideoPrompt], dict[str, list[VideoPrompt]]]:
+        leaders: list[VideoPrompt] = []
+        followers: dict[str, list[VideoPrompt]] = {}
+        by_key: dict[str, VideoPrompt] = {}
+        for prompt in prompts:
+            try:
+                key = video_key(prompt.template_id or "", prompt.prompt, prompt.file_ref())
+            except OSError:
+                leaders.append(prompt)  # its own run reports the unreadable file
+                continue
+            leader = by_key.get(key)
+            if leader is None:
+                by_key[key] = prompt
+                leaders.append(prompt)
+            else:
+                followers.setdefault(leader.id, []).append(prompt)
+        return leaders, followers
+
+    @staticmethod
+    def _follower_notes(entry: ManifestEntry, followers: list[VideoPrompt]) -> Iterator[Note]:
+        for prompt in followers:
+            copy = entry.model_copy(
+                update={
+                    "id": prompt.id,
+                    "prompt": prompt.prompt,
+                    "metadata": prompt.metadata,
+                    "status": "reused" if entry.ok else entry.status,
+                    "generation_seconds": None,
+                    "upload_seconds": None,
+                }
+            )
+            yield Note(message=f"[{prompt.id}] same video as {entry.id}: {copy.status}", prompt_id=prompt.id)
+            yield Note(entry=copy, prompt_id=prompt.id)
 
     def produce(self, prompts: list[VideoPrompt]) -> list[ManifestEntry]:
         """Run without a caller-side logger: log notes to ``logging`` and return the entries in prompt order.
