@@ -13,11 +13,13 @@ executor:
 """
 
 import argparse
+import datetime as dt
+import logging
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,14 @@ from minimax_dagster.storage import get_json
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Console logging of the runs: warnings and errors only (the full logs are in the Dagster instance / UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None = None) -> dg.DagsterRun:
-    with dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags or {}) as result:
+    with dg.execute_job(
+        dg.reconstructable(job_fn), instance=instance, tags=tags or {}, run_config=QUIET
+    ) as result:
         if not result.success:
             failures = [e.message for e in result.all_events if e.is_failure]
             raise SystemExit(f"demo run {result.run_id} failed:\n" + "\n".join(failures[:10]))
@@ -42,7 +50,9 @@ def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None 
 def run_demo(output: Path, day: str, generation_seconds: float) -> int:
     """Run the whole demo; returns a process exit code."""
     output.mkdir(parents=True, exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="dagster_home_", dir=output))
+    home = output / ".dagster_home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
     with EmbeddedServices(generation_seconds=generation_seconds) as services:
         os.environ.update(services.env())
         os.environ["DAGSTER_HOME"] = str(home)
@@ -77,6 +87,7 @@ def run_demo(output: Path, day: str, generation_seconds: float) -> int:
             print("ERROR: the re-run created videos again", file=sys.stderr)
             return 1
     print(f"\n{copied} videos with their posters are in {output.resolve()}/")
+    print(f"Dagster instance with the runs, logs and metadata: DAGSTER_HOME={home.resolve()}")
     return 0
 
 
@@ -130,9 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui", action="store_true", help="start the services and the Dagster UI instead")
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (with --ui)")
     parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="where videos are copied")
-    parser.add_argument("--day", default="2026-11-27", help="the daily partition to materialize")
+    parser.add_argument(
+        "--day",
+        default=dt.datetime.now(dt.timezone.utc).date().isoformat(),
+        help="the daily partition to run",
+    )
     parser.add_argument("--generation-seconds", type=float, default=3.0, help="simulated generation time")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     if args.ui:
         return run_ui(args.port, args.generation_seconds)
     return run_demo(args.output, args.day, args.generation_seconds)

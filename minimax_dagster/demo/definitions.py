@@ -16,6 +16,7 @@
 import datetime as dt
 import html
 import json
+import warnings
 from typing import Any
 
 import dagster as dg
@@ -39,6 +40,10 @@ DAILY_TEMPLATE_ID = "394100000000000003"
 DATASET_TEMPLATE_ID = "394100000000000004"
 SUBJECTS = ["a red fox", "a lighthouse", "a paper boat", "a city tram", "a hummingbird", "a desert caravan"]
 STYLES = ["at golden hour", "in heavy rain", "under northern lights", "in watercolour style"]
+
+# The demo uses backfill_policy (beta) and partitioned asset checks (preview) on purpose; say so once, not per run.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 prompt_datasets = dg.DynamicPartitionsDefinition(name="prompt_datasets")
@@ -161,12 +166,8 @@ def make_definitions(settings: DemoSettings | None = None) -> dg.Definitions:
         )
         return {"videos": len(items), "datasets": sorted(manifests)}
 
-    daily_job = dg.define_asset_job(
-        "daily_videos_job", selection=[daily_prompts, daily_videos], partitions_def=daily_partitions
-    )
-    dataset_job = dg.define_asset_job(
-        "dataset_videos_job", selection=[dataset_prompts, dataset_videos], partitions_def=prompt_datasets
-    )
+    daily_job = dg.define_asset_job("daily_videos_job", selection=[daily_prompts, daily_videos])
+    dataset_job = dg.define_asset_job("dataset_videos_job", selection=[dataset_prompts, dataset_videos])
     catalogue_job = dg.define_asset_job("catalogue_job", selection=[video_catalogue])
 
     @dg.sensor(job=dataset_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)

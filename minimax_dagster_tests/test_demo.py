@@ -1,0 +1,95 @@
+"""The demo code location: it loads, its sensor and schedule work, and the demo command runs end to end."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from minimax_dagster.demo.definitions import make_definitions
+from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
+from minimax_dagster.demo.settings import DemoSettings
+from minimax_dagster.resource import MiniMaxS3Resource
+from minimax_dagster.simulator.media import read_mp4_info
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_workspace_loads_with_dagster_cli(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    env.pop("USEAPI_TOKEN", None)  # loading must not need the token (nor any network)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sensor_registers_new_datasets_and_requests_one_run(tmp_path):
+    with (
+        EmbeddedServices(generation_seconds=0.2) as services,
+        dg.instance_for_test(temp_dir=str(tmp_path)) as inst,
+    ):
+        env = services.env()
+        defs = make_definitions(DemoSettings.from_env(env))
+        sensor = defs.resolve_sensor_def("prompt_dataset_sensor")
+        s3 = MiniMaxS3Resource(
+            endpoint_url=env["MINIMAX_S3_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        result = sensor(dg.build_sensor_context(instance=inst, resources={"s3": s3}))
+        names = sorted(DEMO_DATASETS)
+        assert result.dynamic_partitions_requests[0].partition_keys == names
+        (request,) = result.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == names[0]
+        assert request.tags["dagster/asset_partition_range_end"] == names[-1]
+        inst.add_dynamic_partitions("prompt_datasets", names)
+        again = sensor(dg.build_sensor_context(instance=inst, resources={"s3": s3}))
+        assert not again.run_requests and "no new prompt dataset" in again.skip_reason.skip_message
+
+
+def test_daily_schedule_makes_the_days_videos_at_six():
+    defs = make_definitions(DemoSettings(bucket="b"))
+    schedule = defs.resolve_schedule_def("daily_videos_schedule")
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.job_name == "daily_videos_job"
+    with dg.instance_for_test() as inst:
+        context = dg.build_schedule_context(instance=inst, scheduled_execution_time=_when())
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-27"  # end_offset=1: the day's own partition exists at 06:00
+
+
+def _when():
+    import datetime as dt
+
+    return dt.datetime(2026, 11, 27, 6, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "minimax_dagster.demo", "--output", str(out), "--generation-seconds", "0.3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    videos = sorted(out.rglob("*.mp4"))
+    assert len(videos) == 3 + sum(len(rows) for rows in DEMO_DATASETS.values())
+    for video in videos:
+        info = read_mp4_info(video)
+        assert info["codec"] == "avc1" and info["width"] > 0 and info["frames"] > 0
+        assert video.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    assert proc.stdout.count("s3://minimax-demo/minimax/videos/") == len(videos)
+    assert "creates before the re-run: 10, after: 10" in proc.stdout
+    assert "Warning" not in proc.stderr
