@@ -330,3 +330,23 @@ def _run_checks_only(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.E
     return checks_defs.resolve_job_def("checks_only").execute_in_process(
         instance=instance, raise_on_error=False
     )
+
+
+def test_image_rows_are_uploaded_once_and_used(simulator, s3_endpoint, s3_client, bucket, instance, tmp_path):
+    from minimax_dagster.simulator.media import render_poster_png
+
+    face = tmp_path / "face.png"
+    face.write_bytes(render_poster_png(64, 64, "face"))
+    rows = [
+        {"id": "run", "prompt": "Run through the city", "image": str(face), "template_id": "393769180141805569"},
+        {"id": "dive", "image": str(face), "template_id": "392747428568649728"},
+    ]
+    defs = video_defs(rows, sim=simulator, s3_endpoint=s3_endpoint, bucket=bucket)
+    result = materialize(defs, instance)
+    assert result.success, result.failure_data_for_node("videos")
+    entries = {e.id: e for e in _manifest(s3_client, bucket).entries}
+    assert entries["run"].status == entries["dive"].status == "generated"
+    counters = simulator.counters()
+    assert counters["creates"] == 2
+    assert 1 <= counters["uploads"] <= 2  # one upload per account that needs the image
+    assert any("uploaded the input image" in m for m in log_messages(instance, result.run_id))
