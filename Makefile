@@ -21,8 +21,8 @@ demo: $(STAMP)
 
 ## Runs lint and the whole test suite.
 test: $(STAMP)
-	$(BIN)/ruff check minimax_dagster minimax_dagster_tests benchmarks
-	$(BIN)/ruff format --check minimax_dagster minimax_dagster_tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 ## Starts the embedded services and the Dagster UI on http://127.0.0.1:3000.
@@ -36,8 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format minimax_dagster minimax_dagster_tests benchmarks
-	$(BIN)/ruff check --fix minimax_dagster minimax_dagster_tests benchmarks
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
