@@ -338,7 +338,12 @@ def test_image_rows_are_uploaded_once_and_used(simulator, s3_endpoint, s3_client
     face = tmp_path / "face.png"
     face.write_bytes(render_poster_png(64, 64, "face"))
     rows = [
-        {"id": "run", "prompt": "Run through the city", "image": str(face), "template_id": "393769180141805569"},
+        {
+            "id": "run",
+            "prompt": "Run through the city",
+            "image": str(face),
+            "template_id": "393769180141805569",
+        },
         {"id": "dive", "image": str(face), "template_id": "392747428568649728"},
     ]
     defs = video_defs(rows, sim=simulator, s3_endpoint=s3_endpoint, bucket=bucket)
