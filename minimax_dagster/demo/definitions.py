@@ -9,7 +9,7 @@
 * ``video_catalogue``: an HTML page and JSON index of every dataset video, written to S3.
 
 >>> defs = make_definitions(DemoSettings(bucket="b"))
->>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+>>> sorted(a.key.to_user_string() for a in defs.assets)
 ['daily_prompts', 'daily_videos', 'dataset_prompts', 'dataset_videos', 'video_catalogue']
 """
 
