@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -127,10 +128,14 @@ def run_ui(port: int, generation_seconds: float) -> int:
         shutil.copy(REPO / "deploy" / "dagster.yaml", Path(env["DAGSTER_HOME"]) / "dagster.yaml")
         print(f"services: {services.describe()}\nDagster UI on http://127.0.0.1:{port} (Ctrl-C stops)")
         cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-p", str(port)]
+        child = subprocess.Popen(cmd, env=env, cwd=REPO)
+        # A plain SIGTERM (e.g. from `timeout`) must stop dagster dev too, not leave it orphaned.
+        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGINT))
         try:
-            return subprocess.call(cmd, env=env, cwd=REPO)
+            return child.wait()
         except KeyboardInterrupt:
-            return 0
+            child.send_signal(signal.SIGINT)
+            return child.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
