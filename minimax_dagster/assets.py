@@ -2,9 +2,10 @@
 
 The asset's value is the :class:`~minimax_dagster.manifest.VideoManifest` (one entry per prompt), stored by
 :class:`~minimax_dagster.io_manager.S3JsonIOManager`, so lineage runs prompts → videos → whatever consumes them.
-Every stream event is logged (progress at info, heartbeats at debug), prefixed with the prompt id, and the
-materialization carries counts, timings, a table of the videos with their posters, the video ids and the templates
-the agent recommended.
+Every stream event is logged, prefixed with the prompt id: progress at info, heartbeats and repeated
+"processing" states at debug (``log_heartbeats=False`` counts heartbeats instead of logging each).
+The materialization carries counts, timings, a table of the videos with their posters, the video ids and the
+templates the agent recommended.
 
 >>> import dagster as dg
 >>> videos = build_minimax_video_asset("videos", prompts="prompts", template_id="393769180141805569",
@@ -14,6 +15,7 @@ AssetKey(['videos'])
 """
 
 import html
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -31,6 +33,8 @@ from minimax_dagster.storage import abort_stale_multipart_uploads, normalize_pre
 
 #: Rows shown in the materialization's markdown table; the full list is in the manifest.
 TABLE_ROWS = 50
+#: Heartbeats are not logged one by one; at most one "n done, m streams open" debug line per this many seconds.
+LIVENESS_SECONDS = 30.0
 _SEP = "\x1f"
 
 
@@ -55,6 +59,7 @@ def build_minimax_video_asset(
     allow_partial: bool = False,
     regenerate_failed: bool = False,
     check_templates: bool = True,
+    log_heartbeats: bool = True,
     minimax_resource_key: str = "minimax",
     s3_resource_key: str = "s3",
     io_manager_key: str = "minimax_io_manager",
@@ -80,6 +85,9 @@ def build_minimax_video_asset(
         allow_partial: materialize even when some prompts failed (they are listed in the metadata).
         regenerate_failed: pay for a new attempt of prompts whose earlier video failed.
         check_templates: look templates up before creating anything, to refuse rows they cannot take.
+        log_heartbeats: log every heartbeat and ``connected`` event at debug (the default). ``False`` counts
+            them and logs one "n done, m streams open" line at most every 30 s: for very large backfills,
+            where each log line's event-log write adds up.
     """
     prompts_key = (
         prompts.key if isinstance(prompts, dg.AssetsDefinition) else dg.AssetKey.from_coercible(prompts)
@@ -140,6 +148,9 @@ def build_minimax_video_asset(
             accounts=capacity,
             default_capacity=minimax.default_max_jobs,
             generation_deadline=minimax.generation_deadline,
+            # Waits after the client's own retries: the resource's backoff settings bound them as well.
+            capacity_wait=minimax.backoff_max,
+            download_backoff=minimax.backoff_factor,
             regenerate_failed=retry_failed,
             asset_name=asset_name,
         )
@@ -151,14 +162,30 @@ def build_minimax_video_asset(
         ]
         entries: dict[str, ManifestEntry] = {}
         events: Counter[str] = Counter()
+        streaming: set[str] = set()
+        next_liveness = time.monotonic() + LIVENESS_SECONDS
         for note in producer.run(flat):
             if note.entry is not None:
                 entries[note.entry.id] = note.entry
+                streaming.discard(note.entry.id)
                 done = len(entries)
                 context.log.info(f"{done}/{total} done: {_display(note.entry.id)} {note.entry.status}")
                 continue
             if note.event is not None:
                 events[note.event.status or "unknown"] += 1
+                if note.prompt_id is not None:
+                    streaming.add(note.prompt_id)
+                if note.level == "debug" and not log_heartbeats:
+                    # Each log line is a synchronous event-log write; heartbeats (every ~10 s per stream) are
+                    # most of them. With log_heartbeats=False they and "connected" are only counted (metadata
+                    # "stream_events") and summed up in one line at most every LIVENESS_SECONDS.
+                    if time.monotonic() >= next_liveness:
+                        next_liveness = time.monotonic() + LIVENESS_SECONDS
+                        context.log.debug(
+                            f"{len(entries)}/{total} done, {len(streaming)} stream(s) open, "
+                            f"{events['heartbeat']} heartbeat(s) so far"
+                        )
+                    continue
             getattr(context.log, note.level, context.log.info)(_display(note.message or ""))
 
         manifests = _manifests(asset_name, rows, entries)

@@ -459,7 +459,7 @@ class MiniMaxClient:
         if final_seen and failure is None:
             return
         if video_id is None and request.reply_ref:
-            video_id = self._find_executing(request.reply_ref)
+            video_id = self.find_executing_job(request.reply_ref)
         if video_id is None:
             if failure is None:
                 failure = StreamEndedError("the stream ended before it gave a video id")
@@ -474,8 +474,13 @@ class MiniMaxClient:
         remaining = max(0.0, limit - time.monotonic())
         yield from self._events_from_status(self._final_status(video_id, remaining))
 
-    def _find_executing(self, reply_ref: str) -> str | None:
-        """Find a job of ours by its replyRef among executing jobs (a stream lost before the created event)."""
+    def find_executing_job(self, reply_ref: str) -> str | None:
+        """The video id of an executing job created with ``reply_ref`` (GET scheduler/available), or None.
+
+        This finds a job whose create answer was lost (a stream cut before its first event, a gateway error).
+
+        >>> # client.find_executing_job("v1-0123...")
+        """
         try:
             scheduler = self.get_scheduler()
         except MiniMaxError as exc:

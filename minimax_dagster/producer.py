@@ -4,10 +4,15 @@ For each prompt, in order:
 
 1. **Reuse.** The keys are a hash of (template, prompt, input image). If the video and its sidecar are already in
    S3 with matching sizes, the prompt is done: nothing is created.
+   Otherwise the worker claims the key (``<prefix>/_claims/<key>.json``, an S3 conditional write): of several
+   processes or runs asking for the same video at once, one produces it and the others wait for its result;
+   a claim whose holder died is taken over. Everything below happens under the claim.
 2. **Reattach.** If a job record (``<prefix>/_jobs/<key>.json``) holds a video id, an earlier run created the
    video: it is awaited through GET videos/{videoId}, not created again.
-3. **Create.** Otherwise a slot is taken on an account with free capacity, the input image uploaded if needed,
-   and the video created. The job record is written the moment the stream names the video id.
+3. **Create.** Otherwise a slot is taken on an account with free capacity (with ``shared_capacity``, also one
+   of the account's maxJobs slot claims in S3, so all processes together stay within it), the input image
+   uploaded if needed, and the video created. The job record is written the moment the stream names the
+   video id.
 4. **Store.** The video (no-watermark URL when present) is streamed into S3, then the poster, then the sidecar
    with the whole event record; the job record is marked finished.
 
@@ -40,24 +45,34 @@ from minimax_dagster.errors import (
     MiniMaxError,
     ModeratedError,
     OutOfCreditsError,
+    ServerError,
     VideoFailedError,
 )
 from minimax_dagster.manifest import ManifestEntry
 from minimax_dagster.models import AgentCreateRequest, StreamEvent, UploadedFile
 from minimax_dagster.prompts import VideoPrompt
 from minimax_dagster.storage import (
+    ClaimHandle,
+    ClaimKeeper,
+    DownloadFailed,
     DownloadPolicy,
+    DownloadRefused,
+    DownloadTooLarge,
     JobRecord,
     StorageError,
+    UploadFailed,
+    UploadResult,
     VideoKeys,
     get_json,
     head_object,
+    normalize_prefix,
     open_download,
     prompt_sha256,
     put_json,
     read_job_record,
     redact_url,
     s3_uri,
+    safe_key_part,
     upload_from_url,
     video_key,
     write_job_record,
@@ -74,7 +89,13 @@ class ProducerSettings:
     """Where videos go and how generation behaves.
 
     ``accounts`` maps account ids to their maxJobs; empty means "let the API choose", with ``default_capacity``
-    concurrent jobs.
+    concurrent jobs. ``claim_ttl``: seconds a claim (of a video key or an account slot) outlives its last
+    renewal (holders renew every ``claim_ttl / 4``); ``claim_poll``: seconds between looks while another
+    process holds what we need. ``shared_capacity``: lease account slots in S3 under ``slots_prefix``
+    (default ``<prefix>/_slots``) so that every process sharing the accounts stays within their maxJobs.
+    ``capacity_wait``: seconds to wait before creating again after a 429 without Retry-After, or a 502/503/504,
+    that outlasted the client's own retries. ``download_attempts`` / ``download_backoff``: how often (and after
+    how many seconds, doubling) storing a paid video is tried when the download breaks or S3 fails.
 
     >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).capacity
     1
@@ -89,12 +110,29 @@ class ProducerSettings:
     capacity_wait: float = 5.0
     regenerate_failed: bool = False
     part_size: int = 16 * 1024 * 1024
+    download_attempts: int = 4
+    download_backoff: float = 2.0
     asset_name: str | None = None
+    claim_ttl: float = 60.0
+    claim_poll: float = 1.0
+    shared_capacity: bool = True
+    slots_prefix: str | None = None
 
     @property
     def capacity(self) -> int:
         """How many generations may run at once."""
         return sum(self.accounts.values()) if self.accounts else self.default_capacity
+
+    @property
+    def slots(self) -> str:
+        """Where the account slot claims live.
+
+        >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).slots
+        'p/_slots'
+        """
+        if self.slots_prefix is not None:
+            return normalize_prefix(self.slots_prefix)
+        return f"{self.prefix}/_slots" if self.prefix else "_slots"
 
 
 @dataclass(frozen=True)
@@ -132,20 +170,7 @@ class AccountPool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
-                usable = {a: n for a, n in self._free.items() if a not in self._disabled}
-                if pinned is not None and pinned not in self._free:
-                    usable = {}
-                    if None in self._free and None not in self._disabled:
-                        # Accounts unknown: any pinned account shares the API-chosen capacity.
-                        usable = {None: self._free[None]}
-                elif pinned is not None:
-                    usable = {pinned: usable[pinned]} if pinned in usable else {}
-                if not usable:
-                    reasons = "; ".join(f"{a}: {r}" for a, r in self._disabled.items())
-                    target = f"account {pinned}" if pinned else "any account"
-                    raise NoUsableAccount(
-                        f"no usable MiniMax account for {target} ({reasons or 'none configured'})"
-                    )
+                usable = self._usable(pinned)
                 best = max(usable, key=lambda a: usable[a])
                 if usable[best] > 0:
                     self._free[best] -= 1
@@ -154,6 +179,22 @@ class AccountPool:
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("no free generation slot in time")
                 self._cond.wait(remaining)
+
+    def _usable(self, pinned: str | None) -> dict[str | None, int]:
+        """Free slots of the accounts ``pinned`` may use (call with the lock held); raises if there are none."""
+        usable = {a: n for a, n in self._free.items() if a not in self._disabled}
+        if pinned is not None and pinned not in self._free:
+            usable = {}
+            if None in self._free and None not in self._disabled:
+                # Accounts unknown: any pinned account shares the API-chosen capacity.
+                usable = {None: self._free[None]}
+        elif pinned is not None:
+            usable = {pinned: usable[pinned]} if pinned in usable else {}
+        if not usable:
+            reasons = "; ".join(f"{a}: {r}" for a, r in self._disabled.items())
+            target = f"account {pinned}" if pinned else "any account"
+            raise NoUsableAccount(f"no usable MiniMax account for {target} ({reasons or 'none configured'})")
+        return usable
 
     def release(self, account: str | None) -> None:
         """Give a slot back."""
@@ -167,6 +208,69 @@ class AccountPool:
         with self._cond:
             self._disabled[account if account in self._free else None] = reason
             self._cond.notify_all()
+
+
+class SharedAccountPool(AccountPool):
+    """An :class:`AccountPool` whose every slot is also one of the account's maxJobs claims in S3
+    (``<prefix>/<account>/<i>.json``): all processes sharing the accounts (Celery workers, pods, concurrent
+    runs) stay within maxJobs together instead of each on its own, so none is refused with 429.
+
+    A claim held by a killed process goes stale (``ClaimKeeper``) and its slot is taken over.
+    """
+
+    def __init__(
+        self,
+        capacity: dict[str, int] | None,
+        default_capacity: int = 1,
+        *,
+        keeper: ClaimKeeper,
+        prefix: str,
+        poll: float = 1.0,
+    ) -> None:
+        super().__init__(capacity, default_capacity)
+        self._limits = dict(self._free)
+        self._keeper = keeper
+        self._prefix = prefix
+        self._poll = poll
+        self._held: dict[str | None, list[ClaimHandle]] = {}
+        self._next_scan: dict[str | None, float] = {}
+
+    def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
+        """Take a local slot and a shared one, on the account with most local free slots that has a shared
+        slot free; waits (looking again every ``poll`` seconds or when a slot is given back) until one is."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                usable = self._usable(pinned)
+                for slot in sorted((a for a, n in usable.items() if n > 0), key=lambda a: -usable[a]):
+                    handle = self._lease(slot)
+                    if handle is not None:
+                        self._free[slot] -= 1
+                        self._held.setdefault(slot, []).append(handle)
+                        return pinned if slot is None else slot
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("no free generation slot in time")
+                self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
+
+    def _lease(self, slot: str | None) -> ClaimHandle | None:
+        now = time.monotonic()
+        scan = now >= self._next_scan.get(slot, 0.0)
+        if scan:  # reading every taken slot's body is for finding dead holders: not on every look
+            self._next_scan[slot] = now + max(self._poll, self._keeper.ttl / 8)
+        name = safe_key_part(slot) if slot is not None else "_any"
+        return self._keeper.acquire_slot(
+            f"{self._prefix}/{name}", self._limits[slot], f"slot of {name}", scan_stale=scan
+        )
+
+    def release(self, account: str | None) -> None:
+        """Give the slot back, here and in S3."""
+        with self._cond:
+            held = self._held.get(account if account in self._free else None)
+            handle = held.pop() if held else None
+        if handle is not None:
+            self._keeper.release(handle)
+        super().release(account)
 
 
 class VideoProducer:
@@ -193,6 +297,7 @@ class VideoProducer:
         self._uploaded: dict[tuple[str, str | None], UploadedFile] = {}
         self._clients: list[MiniMaxClient] = []
         self._clients_lock = threading.Lock()
+        self._keeper = ClaimKeeper(s3_client, settings.bucket, ttl=settings.claim_ttl)
 
     # ------------------------------------------------------------------------------------------ running
 
@@ -203,8 +308,22 @@ class VideoProducer:
         same video (same template, text and image) are generated once; the others reuse it.
         """
         leaders, followers = self._group_by_video(prompts)
-        pool = AccountPool(self.settings.accounts, self.settings.default_capacity)
-        workers = max(1, min(self.settings.capacity, len(leaders)))
+        settings = self.settings
+        self._keeper = ClaimKeeper(self.s3, settings.bucket, ttl=settings.claim_ttl)
+        pool: AccountPool
+        if settings.shared_capacity:
+            pool = SharedAccountPool(
+                settings.accounts,
+                settings.default_capacity,
+                keeper=self._keeper,
+                prefix=settings.slots,
+                poll=settings.claim_poll,
+            )
+        else:
+            pool = AccountPool(settings.accounts, settings.default_capacity)
+        # Twice as many workers as slots: a worker storing a finished video (its slot already given back) or
+        # checking S3 for the next prompt does not leave a slot idle; the extra workers wait in pool.acquire.
+        workers = max(1, min(2 * self.settings.capacity, len(leaders)))
         futures: list[Future[None]] = []
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minimax") as executor:
@@ -223,6 +342,7 @@ class VideoProducer:
         finally:
             for f in futures:
                 f.cancel()
+            self._keeper.close()
             with self._clients_lock:
                 for client in self._clients:
                     client.close()
@@ -315,12 +435,38 @@ class VideoProducer:
         settings = self.settings
         template_id = prompt.template_id or ""
         keys = VideoKeys(settings.prefix, video_key(template_id, prompt.prompt, prompt.file_ref()))
+        limit = time.monotonic() + settings.generation_deadline
+        waited = False
+        while True:
+            settled = self._settled(prompt, keys)
+            if settled is not None:
+                return settled
+            claim = self._claim(prompt, keys, announce=not waited)
+            if claim is not None:
+                break
+            if time.monotonic() >= limit:
+                raise TimeoutError(
+                    f"another worker held the claim on {keys.key} for more than the generation deadline"
+                )
+            waited = True
+            time.sleep(settings.claim_poll)
+        try:
+            # Under the claim no other process writes this key; look again (the last holder may have finished).
+            settled = self._settled(prompt, keys)
+            if settled is not None:
+                return settled
+            return self._produce_claimed(prompt, keys, pool)
+        finally:
+            self._keeper.release(claim)
+
+    def _settled(self, prompt: VideoPrompt, keys: VideoKeys) -> ManifestEntry | None:
+        """The entry when nothing is left to do: the video is in S3, or an earlier attempt failed for good."""
         reused = self._reuse(prompt, keys)
         if reused is not None:
             self._say(prompt, f"reusing {reused.s3_uri} (already generated as {reused.video_id})")
             return reused
-        record = read_job_record(self.s3, settings.bucket, keys)
-        if record is not None and record.status == "failed" and not settings.regenerate_failed:
+        record = read_job_record(self.s3, self.settings.bucket, keys)
+        if record is not None and record.status == "failed" and not self.settings.regenerate_failed:
             error = record.extra.get("error", "failed")
             return self._failed(
                 prompt,
@@ -329,8 +475,33 @@ class VideoProducer:
                 "set regenerate_failed=True to pay for a new attempt",
                 video_id=record.video_id,
             )
+        return None
+
+    def _claim(self, prompt: VideoPrompt, keys: VideoKeys, *, announce: bool) -> ClaimHandle | None:
+        """Claim the video's key; ``None`` while another live process holds it."""
+        purpose = f"produce {keys.key}"
+        handle = self._keeper.acquire(keys.claim, purpose)
+        if handle is not None:
+            return handle
+        found = self._keeper.inspect(keys.claim)
+        if found is None:  # released between our two requests
+            return self._keeper.acquire(keys.claim, purpose)
+        claim, etag = found
+        if claim is None or claim.is_stale():
+            holder = claim.owner if claim is not None else "an unreadable claim"
+            self._say(prompt, f"taking over the stale claim of {holder} on {keys.key}", "warning")
+            return self._keeper.take_over(keys.claim, etag, purpose)
+        if announce:
+            self._say(prompt, f"{claim.owner} is producing this video; waiting for its result")
+        return None
+
+    def _produce_claimed(self, prompt: VideoPrompt, keys: VideoKeys, pool: AccountPool) -> ManifestEntry:
+        settings = self.settings
+        record = read_job_record(self.s3, settings.bucket, keys)
         if record is not None and record.status != "failed":
             self._say(prompt, f"reattaching to {record.video_id} (created by an earlier run; no new create)")
+            # The job occupies a slot of its account until it is final, whoever polls it: count it.
+            held, slot = self._slot_for_reattach(pool, record.account)
             try:
                 result = self._client().reattach(
                     record.video_id,
@@ -341,8 +512,19 @@ class VideoProducer:
                 )
             except (VideoFailedError, ModeratedError) as exc:
                 return self._record_failure(prompt, keys, record.video_id, record.account, exc)
+            finally:
+                if held:
+                    pool.release(slot)
             return self._store(prompt, keys, result, reattached=True)
         return self._create(prompt, keys, pool)
+
+    def _slot_for_reattach(self, pool: AccountPool, account: str | None) -> tuple[bool, str | None]:
+        """``(True, slot)`` with a slot of the job's account, ``(False, None)`` when the account is no longer
+        usable or configured (polling a paid video must never fail for want of a slot)."""
+        try:
+            return True, pool.acquire(account, timeout=self.settings.generation_deadline)
+        except (NoUsableAccount, TimeoutError):
+            return False, None
 
     def _reuse(self, prompt: VideoPrompt, keys: VideoKeys) -> ManifestEntry | None:
         bucket = self.settings.bucket
@@ -403,6 +585,27 @@ class VideoProducer:
                         raise
                     wait = exc.retry_after if exc.retry_after is not None else settings.capacity_wait
                     self._say(prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning")
+                    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                    continue
+                except ServerError as exc:
+                    # 502/503/504 before the stream outlasted the client's own retries: the service is busy
+                    # (useapi: retry like a 429). No video id was given, so nothing was created to reattach to.
+                    if video_ids or exc.status not in (502, 503, 504) or time.monotonic() >= limit:
+                        raise
+                    # A gateway error does not prove the job was not created: look for it by its replyRef
+                    # before paying for another one.
+                    found = (
+                        self._client().find_executing_job(request.reply_ref) if request.reply_ref else None
+                    )
+                    if found is not None:
+                        remember(found)
+                        self._say(
+                            prompt, f"the create answered {exc.status}, but job {found} exists; reattaching"
+                        )
+                        result = self._client().reattach(found, deadline=max(1.0, limit - time.monotonic()))
+                        return self._store(prompt, keys, result, reattached=True)
+                    wait = settings.capacity_wait
+                    self._say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
                     time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
                     continue
             finally:
@@ -478,6 +681,8 @@ class VideoProducer:
             level = "warning" if event.is_error else "info"
             if event.is_error:
                 text = f"error {event.err_code}: {event.err_msg or text}"
+            elif text is not None and (text.endswith(": processing") or text == "agent finished"):
+                level = "debug"  # restates the line before ("Generating ...") or after ("finished")
             self._say(prompt, text or f"{event.status} (type {event.type})", level, event)
 
     # ------------------------------------------------------------------------------------------ storing
@@ -495,17 +700,7 @@ class VideoProducer:
             "content-key": keys.key,
         }
         try:
-            uploaded = upload_from_url(
-                self.s3,
-                bucket,
-                keys.video,
-                video.best_url,
-                policy=settings.policy,
-                session=self._session(),
-                content_type="video/mp4",
-                metadata=metadata,
-                part_size=settings.part_size,
-            )
+            uploaded = self._store_video(prompt, keys, result, metadata)
         except StorageError as exc:
             # The job record keeps the video id: a retry reattaches and downloads again, without paying.
             raise StorageError(f"video {result.video_id} was generated but not stored: {exc}") from None
@@ -578,6 +773,52 @@ class VideoProducer:
             ),
         )
         return entry
+
+    def _store_video(
+        self, prompt: VideoPrompt, keys: VideoKeys, result: GenerationResult, metadata: dict[str, str]
+    ) -> UploadResult:
+        """Stream the video into S3, trying again (``download_attempts``, exponential ``download_backoff``) when
+        the download breaks or S3 fails: the video is paid for, and GET videos/{id} gives its URL again (a
+        signed URL may have expired). A refused URL or an oversized body is not tried again."""
+        settings = self.settings
+        url = result.video.best_url
+        attempts = max(1, settings.download_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return upload_from_url(
+                    self.s3,
+                    settings.bucket,
+                    keys.video,
+                    url,
+                    policy=settings.policy,
+                    session=self._session(),
+                    content_type="video/mp4",
+                    metadata=metadata,
+                    part_size=settings.part_size,
+                )
+            except (DownloadRefused, DownloadTooLarge):
+                raise
+            except (DownloadFailed, UploadFailed) as exc:
+                if attempt == attempts:
+                    raise StorageError(f"{exc} (attempt {attempt} of {attempts})") from None
+                wait = settings.download_backoff * 2 ** (attempt - 1)
+                self._say(
+                    prompt,
+                    f"storing {result.video_id} failed ({exc}); attempt {attempt + 1} of {attempts} in {wait:.1f} s",
+                    "warning",
+                )
+                time.sleep(wait)
+                url = self._fresh_video_url(result) or url
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fresh_video_url(self, result: GenerationResult) -> str | None:
+        """The video's URL as GET videos/{id} gives it now, or ``None`` if that fails."""
+        try:
+            video = self._client().get_video(result.video_id).final_video()
+        except MiniMaxError as exc:
+            logger.warning("cannot refresh the URL of %s (%s); using the one we have", result.video_id, exc)
+            return None
+        return video.best_url if video is not None else None
 
     def _record_failure(
         self,

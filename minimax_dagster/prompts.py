@@ -109,7 +109,9 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        who = f"row {self.index}" + (f" (id {self.row_id!r})" if self.row_id else "")
+        # The id comes from the data: shorten it, so that a huge id cannot blow up the error message.
+        shown = self.row_id if self.row_id is None or len(self.row_id) <= 80 else self.row_id[:80] + "…"
+        who = f"row {self.index}" + (f" (id {shown!r})" if shown else "")
         return f"{who}: {self.field}: {self.message}"
 
 

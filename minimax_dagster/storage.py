@@ -17,7 +17,12 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
+import random
 import re
+import secrets
+import socket
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -36,6 +41,9 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "KEY_VERSION",
     "MIN_PART_SIZE",
+    "Claim",
+    "ClaimHandle",
+    "ClaimKeeper",
     "CorruptObject",
     "DownloadFailed",
     "DownloadPolicy",
@@ -50,18 +58,24 @@ __all__ = [
     "abort_stale_multipart_uploads",
     "get_json",
     "head_object",
+    "host_identity",
     "normalize_prefix",
     "open_download",
+    "pid_alive",
     "prompt_sha256",
     "put_bytes",
     "put_json",
+    "read_claim",
     "read_head_bytes",
     "read_job_record",
     "redact_url",
+    "release_claim",
+    "replace_claim",
     "s3_client_config",
     "s3_uri",
     "safe_key_part",
     "transfer_config",
+    "try_claim",
     "upload_from_url",
     "video_key",
     "write_job_record",
@@ -419,6 +433,15 @@ class VideoKeys:
         '_jobs/v1-x.json'
         """
         return self._under("_jobs", ".json")
+
+    @property
+    def claim(self) -> str:
+        """``<prefix>/_claims/<key>.json``: the claim of the worker producing this video (see ``ClaimKeeper``).
+
+        >>> VideoKeys("p", "v1-x").claim
+        'p/_claims/v1-x.json'
+        """
+        return self._under("_claims", ".json")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1294,3 +1317,314 @@ def read_job_record(s3_client: Any, bucket: str, keys: VideoKeys) -> JobRecord |
         return JobRecord.model_validate(data)
     except ValueError as exc:
         raise CorruptObject(bucket, keys.job, f"invalid job record ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Claims: cross-process ownership of a key through S3 conditional writes
+# --------------------------------------------------------------------------------------------------
+#
+# A claim is a small JSON object created with ``PutObject(IfNoneMatch="*")``: of several processes (Celery
+# workers, Kubernetes pods, two racing runs) creating the same claim, S3 lets exactly one succeed. Its holder
+# renews it (``IfMatch`` on its ETag) while it works; a claim not renewed within its TTL, or whose holder
+# process is gone from this host, is stale and may be taken over (again ``IfMatch``, so only one taker wins).
+# Needs an S3 that honours conditional writes: AWS S3 (since 2024), MinIO, R2; moto 5 for tests.
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a zombie counts as gone).
+
+    >>> import os
+    >>> pid_alive(os.getpid()), pid_alive(0)
+    (True, False)
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def host_identity() -> str:
+    """This host as far as pids are concerned: the hostname plus, on Linux, the PID namespace.
+
+    Containers sharing a hostname (host networking, a fixed ``hostname:``) each have their own PID namespace, so
+    a pid is only checked for liveness where it means the same process.
+
+    >>> host_identity().startswith(socket.gethostname())
+    True
+    """
+    try:
+        return f"{socket.gethostname()}/pidns:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return socket.gethostname()
+
+
+class Claim(BaseModel):
+    """The body of a claim object: who holds the key, and until when the claim counts as live.
+
+    ``owner`` is ``<hostname>:<pid>:<random>``; ``host`` is the holder's :func:`host_identity`; ``renewed_at`` is
+    epoch seconds of the holder's clock, renewed every ``ttl / 4`` (clock skew must stay well below the TTL).
+
+    >>> c = Claim(owner="w1:42:ab", host="w1", pid=42, acquired_at=100.0, renewed_at=100.0, ttl=60)
+    >>> c.is_stale(now=150.0, hostname="w2"), c.is_stale(now=161.0, hostname="w2")
+    (False, True)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    owner: str = Field(min_length=1)
+    host: str = ""
+    pid: int = 0
+    purpose: str = ""
+    acquired_at: float
+    renewed_at: float
+    ttl: float = Field(gt=0)
+
+    def is_stale(self, now: float | None = None, *, hostname: str | None = None) -> bool:
+        """Not renewed within its TTL, or held by a process that no longer runs on this host."""
+        now = time.time() if now is None else now
+        if now > self.renewed_at + self.ttl:
+            return True
+        here = host_identity() if hostname is None else hostname
+        return bool(self.host) and self.host == here and not pid_alive(self.pid)
+
+
+@dataclasses.dataclass
+class ClaimHandle:
+    """A claim this process holds: its key, the ETag of the current body (updated on renewal), the body."""
+
+    key: str
+    etag: str
+    claim: Claim
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # 412: the condition does not hold; 409: a concurrent conditional write won; 404: IfMatch on a gone key.
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (409, 412)
+
+
+def _put_claim(s3_client: Any, bucket: str, key: str, claim: Claim, **condition: str) -> str | None:
+    try:
+        response = s3_client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=claim.model_dump_json().encode("utf-8"),
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return str(response.get("ETag", "")).strip('"')
+
+
+def try_claim(s3_client: Any, bucket: str, key: str, claim: Claim) -> str | None:
+    """Create the claim at ``key`` unless one exists (``IfNoneMatch="*"``); its ETag, or ``None`` if taken.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     c = Claim(owner="h:1:x", acquired_at=0, renewed_at=0, ttl=60)
+    ...     try_claim(s3, "bkt", "p/_claims/k.json", c) is not None, try_claim(s3, "bkt", "p/_claims/k.json", c)
+    (True, None)
+    """
+    return _put_claim(s3_client, bucket, key, claim, IfNoneMatch="*")
+
+
+def replace_claim(s3_client: Any, bucket: str, key: str, claim: Claim, etag: str) -> str | None:
+    """Overwrite the claim at ``key`` only if its ETag is still ``etag`` (renewal, or take-over of a stale
+    claim); the new ETag, or ``None`` when someone else changed or removed it first."""
+    return _put_claim(s3_client, bucket, key, claim, IfMatch=f'"{etag}"')
+
+
+def read_claim(s3_client: Any, bucket: str, key: str) -> tuple[Claim | None, str] | None:
+    """``(claim, etag)`` of the claim at ``key``, ``None`` when there is none.
+
+    An unreadable body gives ``(None, etag)``: it protects nothing and may be taken over.
+    """
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    etag = str(response.get("ETag", "")).strip('"')
+    with response["Body"] as body:
+        data = body.read()
+    try:
+        return Claim.model_validate_json(data), etag
+    except ValueError:
+        return None, etag
+
+
+def release_claim(s3_client: Any, bucket: str, key: str, etag: str) -> bool:
+    """Delete the claim at ``key`` if its ETag is still ``etag``; ``False`` when it was not ours any more."""
+    try:
+        s3_client.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+    except ClientError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+class ClaimKeeper:
+    """Takes, renews and releases this process's claims in one bucket.
+
+    A daemon thread renews every held claim each ``ttl / 4`` seconds, so a claim stays live exactly as long as
+    its holder does: a killed holder's claims go stale after ``ttl`` (at once for a dead process on the same
+    host). Thread-safe; ``close()`` stops the thread and releases whatever is still held.
+
+    >>> # keeper = ClaimKeeper(s3, "bucket", ttl=60); handle = keeper.acquire("p/_claims/k.json", "produce")
+    """
+
+    def __init__(self, s3_client: Any, bucket: str, *, ttl: float = 60.0) -> None:
+        if ttl <= 0:
+            raise ValueError(f"ttl must be > 0, got {ttl}")
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.ttl = ttl
+        self.host = host_identity()
+        self.pid = os.getpid()
+        self.owner = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(4)}"
+        self._held: dict[str, ClaimHandle] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._io = threading.Lock()  # a renewal and a release of the same claim never cross
+        self.lost: list[str] = []
+
+    def _claim(self, purpose: str, acquired_at: float | None = None) -> Claim:
+        now = time.time()
+        return Claim(
+            owner=self.owner,
+            host=self.host,
+            pid=self.pid,
+            purpose=purpose,
+            acquired_at=now if acquired_at is None else acquired_at,
+            renewed_at=now,
+            ttl=self.ttl,
+        )
+
+    def _hold(self, key: str, etag: str | None, claim: Claim) -> ClaimHandle | None:
+        if etag is None:
+            return None
+        handle = ClaimHandle(key, etag, claim)
+        with self._lock:
+            self._held[key] = handle
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._renew_loop, name="claim-keeper", daemon=True)
+                self._thread.start()
+        return handle
+
+    def acquire(self, key: str, purpose: str = "") -> ClaimHandle | None:
+        """Create the claim at ``key``; ``None`` when someone holds it (see :meth:`inspect`)."""
+        claim = self._claim(purpose)
+        return self._hold(key, try_claim(self.s3, self.bucket, key, claim), claim)
+
+    def take_over(self, key: str, etag: str, purpose: str = "") -> ClaimHandle | None:
+        """Replace a stale claim whose ETag is ``etag``; ``None`` when another process was faster."""
+        claim = self._claim(purpose)
+        return self._hold(key, replace_claim(self.s3, self.bucket, key, claim, etag), claim)
+
+    def inspect(self, key: str) -> tuple[Claim | None, str] | None:
+        """The claim currently at ``key`` with its ETag (see :func:`read_claim`)."""
+        return read_claim(self.s3, self.bucket, key)
+
+    def acquire_slot(
+        self, prefix: str, limit: int, purpose: str = "", *, scan_stale: bool = True
+    ) -> ClaimHandle | None:
+        """Take one of ``limit`` numbered claims ``<prefix>/<i>.json``: a counting semaphore shared by every
+        process using the same bucket and prefix. With ``scan_stale``, stale slots are taken over too."""
+        base = prefix.rstrip("/") + "/"
+        taken: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+            taken.extend(obj["Key"] for obj in page.get("Contents", []))
+        names = [f"{base}{i}.json" for i in range(limit)]
+        free = [n for n in names if n not in taken]
+        random.shuffle(free)
+        for key in free:
+            handle = self.acquire(key, purpose)
+            if handle is not None:
+                return handle
+        if scan_stale:
+            for key in (n for n in names if n in taken):
+                found = self.inspect(key)
+                if found is None:
+                    handle = self.acquire(key, purpose)
+                elif found[0] is None or found[0].is_stale():
+                    handle = self.take_over(key, found[1], purpose)
+                else:
+                    continue
+                if handle is not None:
+                    return handle
+        return None
+
+    def release(self, handle: ClaimHandle) -> None:
+        """Stop renewing ``handle`` and delete its claim (unless someone took it over meanwhile)."""
+        try:
+            with self._io:
+                with self._lock:
+                    current = self._held.pop(handle.key, handle)
+                release_claim(self.s3, self.bucket, current.key, current.etag)
+        except Exception:  # an unreleased claim only delays others until it goes stale
+            log.warning("could not release the claim %s", s3_uri(self.bucket, handle.key), exc_info=True)
+
+    def held(self) -> list[str]:
+        """Keys of the claims held now."""
+        with self._lock:
+            return sorted(self._held)
+
+    def renew_all(self) -> None:
+        """Renew every held claim now (the background thread does this every ``ttl / 4``)."""
+        with self._lock:
+            handles = list(self._held.values())
+        for handle in handles:
+            claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
+            with self._io:
+                with self._lock:
+                    if self._held.get(handle.key) is not handle:
+                        continue  # released meanwhile
+                try:
+                    etag = replace_claim(self.s3, self.bucket, handle.key, claim, handle.etag)
+                except Exception:
+                    log.warning(
+                        "could not renew the claim %s", s3_uri(self.bucket, handle.key), exc_info=True
+                    )
+                    continue
+            with self._lock:
+                if self._held.get(handle.key) is not handle:
+                    continue
+                if etag is None:
+                    del self._held[handle.key]
+                    self.lost.append(handle.key)
+                    log.warning("lost the claim %s (taken over as stale)", s3_uri(self.bucket, handle.key))
+                else:
+                    handle.etag, handle.claim = etag, claim
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            self.renew_all()
+
+    def close(self) -> None:
+        """Stop renewing and release every claim still held."""
+        self._stop.set()
+        with self._lock:
+            handles = list(self._held.values())
+        for handle in handles:
+            self.release(handle)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

@@ -109,6 +109,7 @@ def test_end_to_end_materialization_logs_metadata_and_s3(simulator, s3_endpoint,
     logs = log_messages(instance, result.run_id)
     assert any(m.startswith("[fox] created user:") for m in logs)
     assert any(m == "[fox] Generating video..." for m in logs)
+    assert any(m == "[fox] heartbeat" for m in logs), "heartbeats are logged at debug by default"
     assert any("[tram] stored" in m for m in logs)
 
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}

@@ -257,7 +257,9 @@ def test_cdn_cut_then_resume_with_range(sim):
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         for chunk in resp.iter_content(65536):
             got += chunk
-    assert len(got) == 131072 < size  # Content-Length announced the full size
+    # At most the cut point arrives (requests may drop a partial read when the connection breaks, depending on
+    # how the bytes were split across reads); Content-Length announced the full size.
+    assert 0 < len(got) <= 131072 < size
     rest = requests.get(url, headers={"Range": f"bytes={len(got)}-"}, timeout=10)
     assert rest.status_code == 206
     data = bytes(got) + rest.content

@@ -1,0 +1,96 @@
+"""Dagster definitions of the backfill benchmarks, rebuilt from ``BENCH_*`` environment variables in every process.
+
+``bench_prompts`` → ``bench_videos``, dynamically partitioned (``bench_sets``); each partition holds
+``BENCH_ROWS_PER_PARTITION`` prompts whose text is unique per benchmark (``BENCH_ROWS_SEED``), so no video is
+reused from an earlier run. ``bench_job()`` is reconstructable for ``dg.execute_job`` (multiprocess executor).
+
+>>> # dg.execute_job(dg.reconstructable(bench_job), instance=instance, tags={...})
+"""
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from minimax_dagster.assets import build_minimax_video_asset
+from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resource import AccountConfig, MiniMaxResource, MiniMaxS3Resource
+
+TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
+PARTITIONS = dg.DynamicPartitionsDefinition(name="bench_sets")
+PREFIX = "bench"
+
+
+def rows_for(partition: str, seed: str | None = None, count: int | None = None) -> list[dict[str, str]]:
+    """The prompts of one partition (``seed`` and ``count`` default to the environment's).
+
+    >>> [r["id"] for r in rows_for("p0", "s", 2)]
+    ['p0-0', 'p0-1']
+    """
+    seed = seed if seed is not None else os.environ.get("BENCH_ROWS_SEED", "seed")
+    count = count if count is not None else int(os.environ.get("BENCH_ROWS_PER_PARTITION", "1"))
+    return [
+        {"id": f"{partition}-{i}", "prompt": f"benchmark {seed}: scene {i} of set {partition}"}
+        for i in range(count)
+    ]
+
+
+@dg.asset(
+    partitions_def=PARTITIONS,
+    io_manager_key="minimax_io_manager",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def bench_prompts(context: dg.AssetExecutionContext) -> Any:
+    """Generated prompt rows for each partition of the run."""
+    keys = context.partition_keys
+    if len(keys) > 1:
+        return PartitionedValues({k: rows_for(k) for k in keys})
+    return rows_for(keys[0])
+
+
+def _accounts() -> list[AccountConfig]:
+    out = []
+    for item in os.environ.get("BENCH_ACCOUNTS", "100001:5,100002:5").split(","):
+        name, _, jobs = item.partition(":")
+        out.append(AccountConfig(account=name, max_jobs=int(jobs)))
+    return out
+
+
+def make_definitions() -> dg.Definitions:
+    """The benchmark's code location, pointed at the services named in the environment."""
+    s3 = MiniMaxS3Resource(
+        endpoint_url=os.environ.get("BENCH_S3_ENDPOINT"),
+        region_name="us-east-1",
+        aws_access_key_id="bench-key-id",
+        aws_secret_access_key=dg.EnvVar("BENCH_S3_SECRET"),
+    )
+    bench_videos = build_minimax_video_asset(
+        "bench_videos",
+        prompts=bench_prompts,
+        bucket=os.environ.get("BENCH_BUCKET", "bench"),
+        template_id=TEMPLATE,
+        prefix=PREFIX,
+        partitions_def=PARTITIONS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    return dg.Definitions(
+        assets=[bench_prompts, bench_videos],
+        jobs=[dg.define_asset_job("bench_job", selection=[bench_prompts, bench_videos])],
+        resources={
+            "minimax": MiniMaxResource(
+                api_token=dg.EnvVar("USEAPI_TOKEN"),
+                base_url=os.environ.get("BENCH_SIM_BASE_URL", "http://127.0.0.1:8765/v1/minimax"),
+                allowed_download_hosts=[os.environ.get("BENCH_SIM_ORIGIN", "http://127.0.0.1:8765")],
+                accounts=_accounts(),
+            ),
+            "s3": s3,
+            "minimax_io_manager": S3JsonIOManager(
+                s3=s3, bucket=os.environ.get("BENCH_BUCKET", "bench"), prefix=PREFIX
+            ),
+        },
+    )
+
+
+def bench_job() -> dg.JobDefinition:
+    """The prompts → videos job (reconstructable)."""
+    return make_definitions().resolve_job_def("bench_job")
