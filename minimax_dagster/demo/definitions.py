@@ -64,6 +64,22 @@ def daily_prompt_rows(day: str, count: int = 3) -> list[dict[str, str]]:
     return rows
 
 
+def read_prompt_datasets(context: dg.AssetExecutionContext, s3_client: Any, bucket: str, folder: str) -> Any:
+    """The rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``: one list, or
+    :class:`PartitionedValues` when the run covers several partitions."""
+    values: dict[str, Any] = {}
+    for name in context.partition_keys:
+        key = f"{folder}{name}.json"
+        rows = get_json(s3_client, bucket, key)
+        if rows is None:
+            raise dg.Failure(f"prompt dataset {name!r} not found at {s3_uri(bucket, key)}")
+        if not isinstance(rows, list):
+            raise dg.Failure(f"{s3_uri(bucket, key)} must hold a JSON list of prompt rows")
+        values[name] = rows
+        context.log.info(f"dataset {name}: {len(rows)} prompt(s)")
+    return next(iter(values.values())) if len(values) == 1 else PartitionedValues(values)
+
+
 def make_definitions(settings: DemoSettings | None = None) -> dg.Definitions:
     """Build the demo definitions for ``settings`` (default: from the environment)."""
     settings = settings or DemoSettings.from_env()
@@ -105,20 +121,7 @@ def make_definitions(settings: DemoSettings | None = None) -> dg.Definitions:
     )
     def dataset_prompts(context: dg.AssetExecutionContext, s3: S3Resource) -> Any:
         """The rows of each prompt dataset, read from ``s3://<bucket>/<prefix>/datasets/<name>.json``."""
-        client = s3_client_from_resource(s3)
-        values: dict[str, Any] = {}
-        for name in context.partition_keys:
-            key = f"{datasets_prefix}{name}.json"
-            rows = get_json(client, bucket, key)
-            if rows is None:
-                raise dg.Failure(f"prompt dataset {name!r} not found at {s3_uri(bucket, key)}")
-            if not isinstance(rows, list):
-                raise dg.Failure(f"{s3_uri(bucket, key)} must hold a JSON list of prompt rows")
-            values[name] = rows
-            context.log.info(f"dataset {name}: {len(rows)} prompt(s)")
-        if len(values) == 1:
-            return next(iter(values.values()))
-        return PartitionedValues(values)
+        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, datasets_prefix)
 
     dataset_videos = build_minimax_video_asset(
         "dataset_videos",

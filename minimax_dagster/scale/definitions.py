@@ -26,15 +26,15 @@ import yaml
 from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.assets import build_minimax_video_asset
+from minimax_dagster.demo.definitions import read_prompt_datasets
 from minimax_dagster.demo.settings import DemoSettings
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.io_manager import S3JsonIOManager
 from minimax_dagster.resource import (
     AccountConfig,
     MiniMaxResource,
     MiniMaxS3Resource,
     s3_client_from_resource,
 )
-from minimax_dagster.storage import get_json, s3_uri
 
 #: The simulator's "Transformers" template: text optional, no image (pick a real one from agent-templates).
 TEMPLATE_ID = "394100000000000004"
@@ -79,15 +79,7 @@ def make_definitions(settings: DemoSettings | None = None, executor: Any = None)
     )
     def batch_prompts(context: dg.AssetExecutionContext, s3: S3Resource) -> Any:
         """The rows of each prompt batch, read from ``s3://<bucket>/<prefix>/datasets/<name>.json``."""
-        client = s3_client_from_resource(s3)
-        values: dict[str, Any] = {}
-        for name in context.partition_keys:
-            key = f"{datasets_prefix}{name}.json"
-            rows = get_json(client, bucket, key)
-            if not isinstance(rows, list):
-                raise dg.Failure(f"prompt batch {name!r}: no JSON list of rows at {s3_uri(bucket, key)}")
-            values[name] = rows
-        return next(iter(values.values())) if len(values) == 1 else PartitionedValues(values)
+        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, datasets_prefix)
 
     batch_videos = build_minimax_video_asset(
         "batch_videos",
