@@ -679,6 +679,8 @@ def test_cdn_mp4_matches_what_the_api_reports(sim, template_id):
         assert info["fps"] == int(f["extra"]["fps"])
     poster = requests.get(body["coverURL"], timeout=10)
     assert poster.content.startswith(b"\x89PNG") and poster.headers["Content-Type"] == "image/png"
+    # A completed download is counted just after the server's last write, a moment after the client read it.
+    wait_for(lambda: sim.counters()["downloads_completed"] >= 2, timeout=5)
     c = sim.counters()
     assert c["downloads"] == 2 and c["downloads_completed"] == 2
 
