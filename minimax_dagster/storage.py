@@ -1173,6 +1173,18 @@ def get_json(s3_client: Any, bucket: str, key: str) -> Any | None:
     ...     get_json(s3, "bkt", "p/videos/missing.json") is None
     True
     """
+    found = _read_object(s3_client, bucket, key)
+    if found is None:
+        return None
+    data, _etag = found
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptObject(bucket, key, f"not UTF-8 JSON ({exc})") from None
+
+
+def _read_object(s3_client: Any, bucket: str, key: str) -> tuple[bytes, str] | None:
+    """``(body, etag)`` of a small object, ``None`` when there is no object at the key."""
     try:
         response = s3_client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -1180,11 +1192,7 @@ def get_json(s3_client: Any, bucket: str, key: str) -> Any | None:
             return None
         raise
     with response["Body"] as body:
-        data = body.read()
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptObject(bucket, key, f"not UTF-8 JSON ({exc})") from None
+        return body.read(), str(response.get("ETag", "")).strip('"')
 
 
 def head_object(s3_client: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -1455,15 +1463,10 @@ def read_claim(s3_client: Any, bucket: str, key: str) -> tuple[Claim | None, str
 
     An unreadable body gives ``(None, etag)``: it protects nothing and may be taken over.
     """
-    try:
-        response = s3_client.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if _is_missing(exc):
-            return None
-        raise
-    etag = str(response.get("ETag", "")).strip('"')
-    with response["Body"] as body:
-        data = body.read()
+    found = _read_object(s3_client, bucket, key)
+    if found is None:
+        return None
+    data, etag = found
     try:
         return Claim.model_validate_json(data), etag
     except ValueError:
