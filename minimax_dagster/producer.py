@@ -438,7 +438,7 @@ class VideoProducer:
         limit = time.monotonic() + settings.generation_deadline
         waited = False
         while True:
-            settled = self._settled(prompt, keys)
+            settled, _record = self._settled(prompt, keys)
             if settled is not None:
                 return settled
             claim = self._claim(prompt, keys, announce=not waited)
@@ -452,30 +452,32 @@ class VideoProducer:
             time.sleep(settings.claim_poll)
         try:
             # Under the claim no other process writes this key; look again (the last holder may have finished).
-            settled = self._settled(prompt, keys)
+            settled, record = self._settled(prompt, keys)
             if settled is not None:
                 return settled
-            return self._produce_claimed(prompt, keys, pool)
+            return self._produce_claimed(prompt, keys, pool, record)
         finally:
             self._keeper.release(claim)
 
-    def _settled(self, prompt: VideoPrompt, keys: VideoKeys) -> ManifestEntry | None:
-        """The entry when nothing is left to do: the video is in S3, or an earlier attempt failed for good."""
+    def _settled(self, prompt: VideoPrompt, keys: VideoKeys) -> tuple[ManifestEntry | None, JobRecord | None]:
+        """``(entry, None)`` when nothing is left to do (the video is in S3, or an earlier attempt failed for
+        good); else ``(None, job record or None)``, the record read here so the caller need not read it again."""
         reused = self._reuse(prompt, keys)
         if reused is not None:
             self._say(prompt, f"reusing {reused.s3_uri} (already generated as {reused.video_id})")
-            return reused
+            return reused, None
         record = read_job_record(self.s3, self.settings.bucket, keys)
         if record is not None and record.status == "failed" and not self.settings.regenerate_failed:
             error = record.extra.get("error", "failed")
-            return self._failed(
+            failed = self._failed(
                 prompt,
                 keys,
                 f"an earlier run's video {record.video_id} failed ({error}); "
                 "set regenerate_failed=True to pay for a new attempt",
                 video_id=record.video_id,
             )
-        return None
+            return failed, None
+        return None, record
 
     def _claim(self, prompt: VideoPrompt, keys: VideoKeys, *, announce: bool) -> ClaimHandle | None:
         """Claim the video's key; ``None`` while another live process holds it."""
@@ -495,9 +497,11 @@ class VideoProducer:
             self._say(prompt, f"{claim.owner} is producing this video; waiting for its result")
         return None
 
-    def _produce_claimed(self, prompt: VideoPrompt, keys: VideoKeys, pool: AccountPool) -> ManifestEntry:
+    def _produce_claimed(
+        self, prompt: VideoPrompt, keys: VideoKeys, pool: AccountPool, record: JobRecord | None
+    ) -> ManifestEntry:
+        """Reattach to ``record``'s job (read under the claim) or create the video."""
         settings = self.settings
-        record = read_job_record(self.s3, settings.bucket, keys)
         if record is not None and record.status != "failed":
             self._say(prompt, f"reattaching to {record.video_id} (created by an earlier run; no new create)")
             # The job occupies a slot of its account until it is final, whoever polls it: count it.
