@@ -169,6 +169,26 @@ class Services:
             config=s3_client_config(),
         )
 
+    def producer(self, s3: Any) -> Any:
+        """A ``VideoProducer`` on these services, configured as the Dagster asset configures it."""
+        from minimax_dagster.producer import ProducerSettings, VideoProducer
+        from minimax_dagster.resource import AccountConfig, MiniMaxResource
+
+        resource = MiniMaxResource(
+            api_token=SIM_TOKEN,
+            base_url=self.sim_base_url,
+            allowed_download_hosts=[self.sim_origin],
+            accounts=[AccountConfig(account=a, max_jobs=n) for a, n in self.accounts.items()],
+        )
+        settings = ProducerSettings(
+            bucket=self.bucket,
+            prefix="bench",
+            policy=resource.download_policy(),
+            accounts=resource.capacity_by_account(),
+            generation_deadline=resource.generation_deadline,
+        )
+        return VideoProducer(resource.get_client, s3, settings)
+
     def counters(self) -> dict[str, Any]:
         """The simulator's counters."""
         with urllib.request.urlopen(f"{self.sim_origin}/_sim/counters", timeout=10) as response:

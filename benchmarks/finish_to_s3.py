@@ -17,31 +17,16 @@ import time
 import uuid
 
 from benchmarks._common import Row, emit, load_average, log
-from benchmarks._services import SIM_TOKEN, Services
+from benchmarks._services import Services
 from benchmarks.memory import human, parse_size
 
 NAME = "finish-to-s3"
 
 
 def _ours(svc: Services, s3: object) -> dict[str, float | str]:
-    from minimax_dagster.producer import ProducerSettings, VideoProducer
     from minimax_dagster.prompts import VideoPrompt
-    from minimax_dagster.resource import AccountConfig, MiniMaxResource
 
-    resource = MiniMaxResource(
-        api_token=SIM_TOKEN,
-        base_url=svc.sim_base_url,
-        allowed_download_hosts=[svc.sim_origin],
-        accounts=[AccountConfig(account=a, max_jobs=n) for a, n in svc.accounts.items()],
-    )
-    settings = ProducerSettings(
-        bucket=svc.bucket,
-        prefix="bench",
-        policy=resource.download_policy(),
-        accounts=resource.capacity_by_account(),
-        generation_deadline=resource.generation_deadline,
-    )
-    producer = VideoProducer(resource.get_client, s3, settings)
+    producer = svc.producer(s3)
     prompt = VideoPrompt(
         id="big", prompt=f"finish-to-s3 {uuid.uuid4().hex[:8]}", template_id="394100000000000003"
     )

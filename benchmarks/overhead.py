@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from benchmarks._common import Row, dagster_home, emit, load_average, log
-from benchmarks._services import SIM_TOKEN, Services
+from benchmarks._services import Services
 
 NAME = "overhead"
 
@@ -61,28 +61,14 @@ def _producer_only(svc: Services, count: int) -> float:
     """CPU seconds of ``VideoProducer.run`` alone (no Dagster; notes drained, not logged) for new prompts."""
     import uuid
 
-    from minimax_dagster.producer import ProducerSettings, VideoProducer
     from minimax_dagster.prompts import VideoPrompt
-    from minimax_dagster.resource import AccountConfig, MiniMaxResource
 
-    resource = MiniMaxResource(
-        api_token=SIM_TOKEN,
-        base_url=svc.sim_base_url,
-        allowed_download_hosts=[svc.sim_origin],
-        accounts=[AccountConfig(account=a, max_jobs=n) for a, n in svc.accounts.items()],
-    )
-    settings = ProducerSettings(
-        bucket=svc.bucket,
-        prefix="bench",
-        policy=resource.download_policy(),
-        accounts=resource.capacity_by_account(),
-    )
     seed = uuid.uuid4().hex[:8]
     prompts = [
         VideoPrompt(id=f"p{i}", prompt=f"producer only {seed} {i}", template_id="394100000000000003")
         for i in range(count)
     ]
-    producer = VideoProducer(resource.get_client, svc.s3_client(), settings)
+    producer = svc.producer(svc.s3_client())
     cpu0 = time.process_time()
     entries = [n.entry for n in producer.run(prompts) if n.entry is not None]
     cpu = time.process_time() - cpu0
