@@ -2,11 +2,11 @@
 
 For each prompt, in order:
 
-1. **Reuse.** The keys are a hash of (template, prompt, input image). If the video and its sidecar are already in
-   S3 with matching sizes, the prompt is done: nothing is created.
-   Otherwise the worker claims the key (``<prefix>/_claims/<key>.json``, an S3 conditional write): of several
-   processes or runs asking for the same video at once, one produces it and the others wait for its result;
-   a claim whose holder died is taken over. Everything below happens under the claim.
+1. **Claim, then reuse.** The keys are a hash of (template, prompt, input image). The worker claims the key
+   (``<prefix>/_claims/<key>.json``, an S3 conditional write): of several processes or runs asking for the same
+   video at once, one produces it and the others wait for its result; a claim whose holder died is taken over.
+   Everything below happens under the claim. If the video and its sidecar are already in S3 with matching
+   sizes, the prompt is done: nothing is created.
 2. **Reattach.** If a job record (``<prefix>/_jobs/<key>.json``) holds a video id, an earlier run created the
    video: it is awaited through GET videos/{videoId}, not created again.
 3. **Create.** Otherwise a slot is taken on an account with free capacity (with ``shared_capacity``, also one
@@ -215,7 +215,10 @@ class SharedAccountPool(AccountPool):
     (``<prefix>/<account>/<i>.json``): all processes sharing the accounts (Celery workers, pods, concurrent
     runs) stay within maxJobs together instead of each on its own, so none is refused with 429.
 
-    A claim held by a killed process goes stale (``ClaimKeeper``) and its slot is taken over.
+    A slot given back while a thread of this process waits for that account is handed over with its claim
+    still held: the next generation starts without the three S3 requests (delete, list, create) a new lease
+    costs. A handed-over claim nobody takes within ``poll`` seconds is deleted. A claim held by a killed
+    process goes stale (``ClaimKeeper``) and its slot is taken over.
     """
 
     def __init__(
@@ -234,16 +237,26 @@ class SharedAccountPool(AccountPool):
         self._poll = poll
         self._held: dict[str | None, list[ClaimHandle]] = {}
         self._next_scan: dict[str | None, float] = {}
+        # Claims still held in S3 but given back here, with the time they were parked, per account.
+        self._parked: dict[str | None, list[tuple[ClaimHandle, float]]] = {}
+        self._waiting: list[str | None] = []  # the ``pinned`` of every thread blocked in acquire
 
     def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
         """Take a local slot and a shared one, on the account with most local free slots that has a shared
-        slot free; waits (looking again every ``poll`` seconds or when a slot is given back) until one is."""
+        slot free (a parked claim first); waits (looking again every ``poll`` seconds or when a slot is given
+        back) until one is."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
                 usable = self._usable(pinned)
-                for slot in sorted((a for a, n in usable.items() if n > 0), key=lambda a: -usable[a]):
-                    handle = self._lease(slot)
+                # Parked claims first (they cost no request), then the account with most free slots.
+                order = sorted(
+                    (a for a, n in usable.items() if n > 0),
+                    key=lambda a: (not self._parked.get(a), -usable[a]),
+                )
+                for slot in order:
+                    parked = self._parked.get(slot)
+                    handle = parked.pop(0)[0] if parked else self._lease(slot)
                     if handle is not None:
                         self._free[slot] -= 1
                         self._held.setdefault(slot, []).append(handle)
@@ -251,7 +264,21 @@ class SharedAccountPool(AccountPool):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("no free generation slot in time")
-                self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
+                self._waiting.append(pinned)
+                try:
+                    self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
+                finally:
+                    self._waiting.remove(pinned)
+                # Rare: a waiter left (timeout) or took another account. This thread is not counted as waiting
+                # here, so only age decides.
+                for handle in self._unpark_stale(unwanted=False):
+                    self._keeper.release(handle)
+
+    @property
+    def waiting(self) -> int:
+        """How many threads are blocked in :meth:`acquire` right now."""
+        with self._cond:
+            return len(self._waiting)
 
     def _lease(self, slot: str | None) -> ClaimHandle | None:
         now = time.monotonic()
@@ -263,14 +290,46 @@ class SharedAccountPool(AccountPool):
             f"{self._prefix}/{name}", self._limits[slot], f"slot of {name}", scan_stale=scan
         )
 
+    def _wanted_by_waiter(self, slot: str | None) -> bool:
+        """Whether a blocked thread could take a slot of ``slot`` (call with the lock held)."""
+        if slot in self._disabled:
+            return False
+        return any(p is None or p == slot or slot is None for p in self._waiting)
+
+    def _unpark_stale(self, *, unwanted: bool) -> list[ClaimHandle]:
+        """Take out the parked claims nobody took within ``poll`` seconds (and, with ``unwanted``, those no
+        blocked thread could take); call with the lock held, then delete them."""
+        limit = time.monotonic() - self._poll
+        stale: list[ClaimHandle] = []
+        for slot, parked in self._parked.items():
+            while parked and (parked[0][1] <= limit or (unwanted and not self._wanted_by_waiter(slot))):
+                stale.append(parked.pop(0)[0])
+        return stale
+
     def release(self, account: str | None) -> None:
-        """Give the slot back, here and in S3."""
+        """Give the slot back: handed over (its S3 claim kept) when a thread here waits for it, else deleted
+        in S3 too."""
         with self._cond:
-            held = self._held.get(account if account in self._free else None)
+            slot = account if account in self._free else None
+            held = self._held.get(slot)
             handle = held.pop() if held else None
+            if handle is not None and self._wanted_by_waiter(slot):
+                self._parked.setdefault(slot, []).append((handle, time.monotonic()))
+                handle = None
+            to_delete = self._unpark_stale(unwanted=True)
         if handle is not None:
-            self._keeper.release(handle)
+            to_delete.append(handle)
+        for stale in to_delete:
+            self._keeper.release(stale)
         super().release(account)
+
+    def close(self) -> None:
+        """Delete every parked claim (the held ones belong to threads still generating)."""
+        with self._cond:
+            parked = [h for hs in self._parked.values() for h, _ in hs]
+            self._parked.clear()
+        for handle in parked:
+            self._keeper.release(handle)
 
 
 class VideoProducer:
@@ -342,6 +401,8 @@ class VideoProducer:
         finally:
             for f in futures:
                 f.cancel()
+            if isinstance(pool, SharedAccountPool):
+                pool.close()
             self._keeper.close()
             with self._clients_lock:
                 for client in self._clients:
@@ -437,13 +498,15 @@ class VideoProducer:
         keys = VideoKeys(settings.prefix, video_key(template_id, prompt.prompt, prompt.file_ref()))
         limit = time.monotonic() + settings.generation_deadline
         waited = False
+        # Claim first, then look: a new video (the paid, capacity-bound path) costs one look instead of two,
+        # and the look under the claim is the one that counts (no other process writes this key meanwhile).
         while True:
-            settled, _record = self._settled(prompt, keys)
-            if settled is not None:
-                return settled
             claim = self._claim(prompt, keys, announce=not waited)
             if claim is not None:
                 break
+            settled, _record = self._settled(prompt, keys)  # the holder may have finished meanwhile
+            if settled is not None:
+                return settled
             if time.monotonic() >= limit:
                 raise TimeoutError(
                     f"another worker held the claim on {keys.key} for more than the generation deadline"
@@ -451,7 +514,6 @@ class VideoProducer:
             waited = True
             time.sleep(settings.claim_poll)
         try:
-            # Under the claim no other process writes this key; look again (the last holder may have finished).
             settled, record = self._settled(prompt, keys)
             if settled is not None:
                 return settled

@@ -191,7 +191,7 @@ class CorruptObject(StorageError):
 # --------------------------------------------------------------------------------------------------
 
 
-def s3_client_config(*, max_attempts: int = 5) -> botocore.config.Config:
+def s3_client_config(*, max_attempts: int = 5, max_pool_connections: int = 64) -> botocore.config.Config:
     """botocore config for S3 and S3-compatible servers.
 
     Checksums only when an operation requires them (botocore >= 1.36 otherwise adds
@@ -205,6 +205,7 @@ def s3_client_config(*, max_attempts: int = 5) -> botocore.config.Config:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=max_pool_connections,
     )
 
 
@@ -947,7 +948,9 @@ def upload_from_url(
 ) -> UploadResult:
     """Stream ``url`` into ``s3://bucket/key`` without local files, in bounded memory.
 
-    Memory stays near ``part_size * (max_concurrency + 1)`` whatever the size of the body.
+    Memory stays near ``part_size * (max_concurrency + 1)`` whatever the size of the body. A body that fits in
+    one part is stored with a single ``PutObject`` (S3 stores all of its Content-Length or nothing); a larger
+    one as a multipart upload, whose size is checked with a ``HeadObject`` afterwards.
     Raises ``DownloadRefused`` (policy), ``DownloadFailed`` / ``DownloadTooLarge`` (source) or
     ``UploadFailed`` (S3). After any failure no new object is at the key and no multipart
     upload is open for it (one writer per key is assumed: keys are content hashes).
@@ -973,19 +976,78 @@ def upload_from_url(
     response = open_download(url, policy=policy, session=session, key=key)
     try:
         reader = _reader_for(response, policy=policy, key=key)
-        _transfer(s3_client, bucket, key, reader, extra_args, config, url)
+        first = reader.read(part_size)  # exactly part_size bytes unless the body ends first
+        more = reader.read(1) if len(first) == part_size else b""
+        if not more:
+            etag = _put_whole(s3_client, bucket, key, first, extra_args, url)
+        else:
+            source = _Prepended([first, more], reader)
+            del first, more  # from here only the transfer holds the first part, and only until it is sent
+            _transfer(s3_client, bucket, key, source, reader, extra_args, config, url)
+            etag = None
     finally:
         response.close()
-    head = _verify_landed(s3_client, bucket, key, reader, url)
+    if etag is None:
+        etag = str(_verify_landed(s3_client, bucket, key, reader, url).get("ETag", "")).strip('"')
     return UploadResult(
         bucket=bucket,
         key=key,
         bytes=reader.bytes_read,
-        etag=str(head.get("ETag", "")).strip('"'),
+        etag=etag,
         seconds=time.monotonic() - started,
         first_bytes=reader.first_bytes,
         sha256=reader.sha256,
     )
+
+
+class _Prepended:
+    """Bytes already read (``pieces``), then the rest of ``reader``; like :class:`FillingReader`, ``read(n)``
+    returns exactly ``n`` bytes unless at EOF.
+
+    >>> import io
+    >>> r = _Prepended([b"ab", b"c"], FillingReader(io.BytesIO(b"def"), max_bytes=9))
+    >>> r.read(2), r.read(2), r.read(5), r.read(1)
+    (b'ab', b'cd', b'ef', b'')
+    """
+
+    def __init__(self, pieces: list[bytes], reader: FillingReader) -> None:
+        self._pieces = [p for p in pieces if p]
+        self._reader = reader
+
+    def read(self, n: int | None = -1) -> bytes:
+        out: list[bytes] = []
+        got = 0
+        while self._pieces and (n is None or n < 0 or got < n):
+            piece = self._pieces.pop(0)
+            if n is not None and n >= 0 and got + len(piece) > n:
+                piece, rest = piece[: n - got], piece[n - got :]
+                self._pieces.insert(0, rest)
+            out.append(piece)
+            got += len(piece)
+        if n is None or n < 0:
+            out.append(self._reader.read())
+        elif got < n:
+            out.append(self._reader.read(n - got))
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def readable(self) -> bool:
+        """Always ``True``."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always ``False``: the source is a network stream."""
+        return False
+
+
+def _put_whole(
+    s3_client: Any, bucket: str, key: str, body: bytes, extra_args: dict[str, Any], url: str
+) -> str:
+    """Store a body already read whole in one ``PutObject``; its ETag."""
+    try:
+        response = s3_client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
+    except Exception as exc:
+        raise UploadFailed(url, bucket, key, f"{type(exc).__name__}: {_scrub(str(exc))}") from exc
+    return str(response.get("ETag", "")).strip('"')
 
 
 def _reader_for(response: requests.Response, *, policy: DownloadPolicy, key: str) -> FillingReader:
@@ -1008,13 +1070,15 @@ def _transfer(
     s3_client: Any,
     bucket: str,
     key: str,
+    source: _Prepended,
     reader: FillingReader,
     extra_args: dict[str, Any],
     config: boto3.s3.transfer.TransferConfig,
     url: str,
 ) -> None:
+    """Multipart upload of ``source`` (which reads from ``reader``); nothing is left open on failure."""
     try:
-        s3_client.upload_fileobj(reader, bucket, key, ExtraArgs=extra_args, Config=config)
+        s3_client.upload_fileobj(source, bucket, key, ExtraArgs=extra_args, Config=config)
     except Exception as exc:
         _abort_uploads_for_key(s3_client, bucket, key)
         if reader.error is not None:

@@ -6,6 +6,7 @@ import doctest
 import io
 import json
 import math
+import random
 import shutil
 import struct
 import subprocess
@@ -414,6 +415,189 @@ def test_poster_rejects_bad_sizes() -> None:
         render_poster_png(0, 10, "x")
     with pytest.raises(TypeError):
         render_poster_png(10.0, 10, "x")
+
+
+# ------------------------------------------------------------- fast paths vs. slow reference code
+# The references below are the straightforward versions of the renderer's optimised internals (what the
+# renderer used to run); the fast code must produce exactly the same bytes.
+
+
+def _reference_idr_nal(geo, idx, palette) -> bytes:
+    """The IDR picture built by slicing every macroblock out of the raster planes, as I_PCM reads."""
+    cw, ch = geo.coded_width, geo.coded_height
+    if cw != geo.width or ch != geo.height:
+        pad = bytes([media._BG]) * (cw - geo.width)
+        rows = [idx[y * geo.width : (y + 1) * geo.width] + pad for y in range(geo.height)]
+        rows.append(bytes([media._BG]) * (cw * (ch - geo.height)))
+        idx = b"".join(rows)
+    ycc = [media._rgb_to_ycbcr(c) for c in palette]
+    luma = bytes(idx).translate(media._lookup_table([c[0] for c in ycc], 16))
+    sub = b"".join(idx[y * cw : (y + 1) * cw : 2] for y in range(0, ch, 2))
+    cb = sub.translate(media._lookup_table([c[1] for c in ycc], 128))
+    cr = sub.translate(media._lookup_table([c[2] for c in ycc], 128))
+    half = cw // 2
+    parts = [media._idr_slice_header()]
+    for mby in range(geo.mb_h):
+        for mbx in range(geo.mb_w):
+            if len(parts) > 1:
+                parts.append(media._PCM_MB_PREFIX)
+            for r in range(16):
+                start = (mby * 16 + r) * cw + mbx * 16
+                parts.append(luma[start : start + 16])
+            for plane in (cb, cr):
+                for r in range(8):
+                    start = (mby * 8 + r) * half + mbx * 8
+                    parts.append(plane[start : start + 8])
+    parts.append(b"\x80")
+    return media._nal(3, 5, b"".join(parts))
+
+
+def _reference_card_rgb(width: int, height: int, title: str) -> bytes:
+    idx = media._card_indices(width, height, title)
+    palette = media._palette(title)
+    rgb = bytearray(3 * width * height)
+    for channel in range(3):
+        rgb[channel::3] = idx.translate(media._lookup_table([c[channel] for c in palette], 0))
+    return bytes(rgb)
+
+
+def _reference_fit_text(text: str, area_w: int, area_h: int, max_scale: int) -> tuple[list[str], int]:
+    """_fit_text without the shortcut that skips scales at which the text is too long to fit."""
+    for scale in range(max_scale, 0, -1):
+        cols = (area_w + scale) // (media._ADVANCE * scale)
+        rows = (area_h + 3 * scale) // (media._LINE_PITCH * scale)
+        if cols < 1 or rows < 1:
+            continue
+        lines = media._wrap(text, cols)
+        if len(lines) <= rows:
+            return lines, scale
+    cols = (area_w + 1) // media._ADVANCE
+    rows = (area_h + 3) // media._LINE_PITCH
+    if cols < 1 or rows < 1:
+        return [], 1
+    lines = media._wrap(text, cols, max_lines=rows)
+    return [line[:cols] for line in lines], 1
+
+
+def _reference_draw_text_line(img, width, height, x, y, text, scale, ink) -> None:
+    """_draw_text_line scaling every glyph pixel as it goes, without the scaled-glyph cache."""
+    if not text:
+        return
+    seg = {0: bytes([media._BG]) * scale, 1: bytes([ink]) * scale}
+    glyphs = [media._GLYPH_ROWS.get(ch, media._GLYPH_ROWS["?"]) for ch in text]
+    line_w = (len(text) * media._ADVANCE - 1) * scale
+    x0, x1 = max(x, 0), min(x + line_w, width)
+    if x0 >= x1:
+        return
+    for r in range(media._GLYPH_H):
+        pixels = b"".join([seg[b] for b in b"".join(g[r] for g in glyphs)])[x0 - x : x1 - x]
+        for k in range(scale):
+            yy = y + r * scale + k
+            if 0 <= yy < height:
+                img[yy * width + x0 : yy * width + x1] = pixels
+
+
+REFERENCE_SIZES = [(2, 2), (16, 16), (34, 18), (100, 50), (320, 180), (1280, 720), (720, 1280), (1920, 1080)]
+REFERENCE_TITLES = ["", TITLE, "  café\n\tñ 日本 ✨", "word " * 300, "Supercalifragilisticexpialidocious" * 8]
+
+
+def _random_titles(count: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    words = ["a", "fox", "in", "the", "snow,", "Supercalifragilistic", "日本", "—", "x" * 70, "astronaut"]
+    return [" ".join(rnd.choices(words, k=rnd.choice([1, 3, 8, 20, 60, 150]))) for _ in range(count)]
+
+
+@pytest.mark.parametrize(("width", "height"), [*REFERENCE_SIZES, (8192, 16), (16, 1024), (33, 17)])
+def test_idr_nal_matches_reference(width: int, height: int) -> None:
+    geo = media._geometry(width, height)
+    for title in (TITLE, "word " * 300):
+        idx = media._card_indices(width, height, title)
+        palette = media._palette(title)
+        assert media._idr_nal(geo, idx, palette) == _reference_idr_nal(geo, idx, palette), title
+    # Noise over a 256-colour palette gives (nearly) every sample its own value, so any sample out of
+    # place shows, which a mostly flat card might hide.
+    rnd = random.Random(width * 10_000 + height)
+    noise = rnd.randbytes(width * height)
+    palette = tuple(tuple(rnd.randbytes(3)) for _ in range(256))
+    assert media._idr_nal(geo, noise, palette) == _reference_idr_nal(geo, noise, palette)
+
+
+@pytest.mark.parametrize("mbs", [1, 99, 3600, 8160, 139264])
+def test_p_skip_samples_match_the_bit_writer(mbs: int) -> None:
+    samples = media._p_skip_samples(mbs)
+    assert len(samples) == media._MAX_FRAME_NUM
+    for frame_num, sample in enumerate(samples):
+        nal = media._nal(2, 1, media._p_skip_rbsp(mbs, frame_num))
+        assert sample == struct.pack(">I", len(nal)) + nal, frame_num
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        VideoSpec(64, 48, 20.0, 30, "frame_num wraps"),
+        VideoSpec(100, 50, 0.35, 30, TITLE),
+        VideoSpec(32, 32, 0.1, 10, ""),
+    ],
+    ids=_ids,
+)
+def test_movie_frames_match_reference(spec: VideoSpec) -> None:
+    data = render_video(spec).read_all()
+    geo = media._geometry(spec.width, spec.height)
+    idr = _reference_idr_nal(
+        geo, media._card_indices(spec.width, spec.height, spec.title), media._palette(spec.title)
+    )
+    frames = expected_frames(spec)
+    p_nals = [
+        media._nal(2, 1, media._p_skip_rbsp(geo.mbs, n % media._MAX_FRAME_NUM)) for n in range(1, frames)
+    ]
+    assert nal_units(data) == [idr, *p_nals]
+
+
+@pytest.mark.parametrize(("width", "height"), [*REFERENCE_SIZES, (1, 1), (17, 9), (321, 187)])
+def test_title_card_and_poster_match_reference(width: int, height: int) -> None:
+    for title in REFERENCE_TITLES:
+        rgb = _reference_card_rgb(width, height, title)
+        assert render_title_card_rgb(width, height, title) == rgb, title
+        stride = 3 * width
+        raw = b"".join(b"\x00" + rgb[y * stride : (y + 1) * stride] for y in range(height))
+        assert dict(_png_chunks(render_poster_png(width, height, title)))[b"IDAT"] == zlib.compress(raw, 6)
+
+
+def test_fit_text_matches_reference() -> None:
+    areas = [(300, 200, 4), (1160, 600, 12), (640, 980, 12), (60, 30, 2), (5, 7, 1), (4, 100, 3), (100, 6, 5)]
+    for i, title in enumerate(_random_titles(300, seed=1)):
+        text = media._normalise_text(title)
+        area_w, area_h, max_scale = areas[i % len(areas)]
+        assert media._fit_text(text, area_w, area_h, max_scale) == _reference_fit_text(
+            text, area_w, area_h, max_scale
+        ), (text, area_w, area_h)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3])
+def test_fit_text_keeps_text_that_fills_every_line(scale: int) -> None:
+    # rows words of exactly cols letters: rows * (cols + 1) - 1 characters, which just fit.
+    for cols in range(1, 12):
+        for rows in range(1, 5):
+            area_w = media._ADVANCE * scale * cols - scale
+            area_h = media._LINE_PITCH * scale * rows - 3 * scale
+            text = " ".join(chr(ord("a") + i) * cols for i in range(rows))
+            assert media._fit_text(text, area_w, area_h, scale) == (text.split(), scale)
+            longer = text + "z"
+            assert media._fit_text(longer, area_w, area_h, scale) == _reference_fit_text(
+                longer, area_w, area_h, scale
+            )
+
+
+def test_card_indices_match_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = [(1280, 720), (720, 1280), (960, 960), (320, 180), (64, 48), (17, 9), (200, 30), (3000, 2000)]
+    cases = [
+        (*sizes[i % len(sizes)], title)
+        for i, title in enumerate(_random_titles(120, seed=2) + REFERENCE_TITLES)
+    ]
+    fast = [bytes(media._card_indices(w, h, title)) for w, h, title in cases]
+    monkeypatch.setattr(media, "_fit_text", _reference_fit_text)
+    monkeypatch.setattr(media, "_draw_text_line", _reference_draw_text_line)
+    assert fast == [bytes(media._card_indices(w, h, title)) for w, h, title in cases]
 
 
 # ---------------------------------------------------------------------------- docstring examples

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import pytest
 
 from minimax_dagster.client import MiniMaxClient
 from minimax_dagster.manifest import VideoManifest
-from minimax_dagster.producer import ProducerSettings, VideoProducer
+from minimax_dagster.producer import ProducerSettings, SharedAccountPool, VideoProducer
 from minimax_dagster.prompts import VideoPrompt
 from minimax_dagster.scale.cluster import (
     BackfillReport,
@@ -196,6 +197,98 @@ def test_slots_are_a_semaphore_and_dead_holders_slots_are_taken_over(s3_client: 
     finally:
         a.close()
         b.close()
+
+
+def slot_keys(s3_client: Any, bucket: str) -> dict[str, str]:
+    """Key -> ETag of every slot claim in the bucket."""
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix="minimax/_slots/")
+    return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
+
+
+def blocked_acquire(pool: SharedAccountPool, pinned: str | None = None) -> tuple[threading.Thread, list[Any]]:
+    """Start a thread blocked in ``pool.acquire(pinned)``; returns it with the list its result lands in."""
+    got: list[Any] = []
+    before = pool.waiting
+    thread = threading.Thread(target=lambda: got.append(pool.acquire(pinned, timeout=30)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while pool.waiting <= before:
+        assert time.monotonic() < deadline, "the thread never blocked"
+        time.sleep(0.01)
+    return thread, got
+
+
+def test_a_slot_given_back_is_handed_to_a_waiting_thread_with_its_claim(s3_client: Any, bucket: str) -> None:
+    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
+    pool = SharedAccountPool({"acc": 1}, keeper=keeper, prefix="minimax/_slots", poll=0.2)
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    try:
+        assert pool.acquire() == "acc"
+        claimed = slot_keys(s3_client, bucket)
+        assert list(claimed) == ["minimax/_slots/acc/0.json"]
+        waiter, got = blocked_acquire(pool)
+        s3_client.meta.events.register("before-call.s3", count)
+        try:
+            pool.release("acc")
+            waiter.join(timeout=10)
+        finally:
+            s3_client.meta.events.unregister("before-call.s3", count)
+        assert got == ["acc"]
+        assert calls == [], "the claim changed hands inside the process: no delete, list or create in S3"
+        assert slot_keys(s3_client, bucket) == claimed and keeper.held() == list(claimed)
+        pool.release("acc")  # nobody waits now: the claim is deleted
+        assert slot_keys(s3_client, bucket) == {} and keeper.held() == []
+    finally:
+        pool.close()
+        keeper.close()
+
+
+def test_a_slot_is_not_parked_for_a_thread_pinned_to_another_account(s3_client: Any, bucket: str) -> None:
+    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
+    pool = SharedAccountPool({"a": 1, "b": 1}, keeper=keeper, prefix="minimax/_slots", poll=0.2)
+    try:
+        assert {pool.acquire("a"), pool.acquire("b")} == {"a", "b"}
+        waiter, got = blocked_acquire(pool, "b")
+        pool.release("a")  # the waiter cannot use account a: its claim goes back to S3 at once
+        assert list(slot_keys(s3_client, bucket)) == ["minimax/_slots/b/0.json"]
+        pool.release("b")
+        waiter.join(timeout=10)
+        assert got == ["b"] and list(slot_keys(s3_client, bucket)) == ["minimax/_slots/b/0.json"]
+        pool.release("b")
+        assert slot_keys(s3_client, bucket) == {}
+    finally:
+        pool.close()
+        keeper.close()
+
+
+def test_a_producer_makes_few_s3_requests_per_new_video(simulator: Any, s3_client: Any, bucket: str) -> None:
+    """The paid path's S3 bookkeeping (claim, reuse look, job records, video, poster, sidecar) stays small:
+    moto and the step spend most of their CPU on these requests when capacity is high."""
+    simulator.configure(generation_seconds=0.3)
+    account = next(iter(simulator.config.accounts))
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    s3_client.meta.events.register("before-call.s3", count)
+    try:
+        entries, _log = run_collecting(
+            producer_for(simulator, s3_client, bucket, accounts={account: 2}),
+            prompts([f"A paper boat on a pond, take {i}" for i in range(6)], "n"),
+        )
+    finally:
+        s3_client.meta.events.unregister("before-call.s3", count)
+    assert len(entries) == 6 and all(e.status == "generated" for e in entries.values())
+    per_video = len(calls) / 6
+    # claim PUT, sidecar GET, job GET, job PUT (running), video PUT, poster PUT, sidecar PUT, job PUT (finished),
+    # claim DELETE = 9 per video; the 2 slots are leased once (LIST + PUT) and deleted at the end, handed over
+    # between the run's threads in between: 60 requests in all.
+    assert per_video <= 10.5, sorted(Counter(calls).items())
 
 
 # ------------------------------------------------------------------------------------------------ producers

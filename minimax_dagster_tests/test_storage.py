@@ -334,11 +334,14 @@ def test_40_mib_lands_intact_as_multipart(s3_client, bucket, source, policy, ses
     assert open_uploads(s3_client, bucket) == []
 
 
-def test_small_body_single_put(s3_client, bucket, source, policy, session) -> None:
+def test_small_body_single_put(s3_client, bucket, source, policy, session, s3_calls) -> None:
     result = upload(s3_client, bucket, f"{source}/bytes/1000", policy, session, content_type="image/png")
+    assert s3_calls == ["PutObject"]  # no multipart upload, no HEAD afterwards
     assert result.bytes == 1000
     assert "-" not in result.etag  # a plain PUT
-    assert head_object(s3_client, bucket, result.key)["ContentType"] == "image/png"
+    head = head_object(s3_client, bucket, result.key)
+    assert head["ContentType"] == "image/png"
+    assert head["ETag"].strip('"') == result.etag
     assert object_sha256(s3_client, bucket, result.key) == hashlib.sha256(body_of(1000)).hexdigest()
 
 
@@ -348,10 +351,29 @@ def test_empty_body(s3_client, bucket, source, policy, session) -> None:
     assert read_head_bytes(s3_client, bucket, result.key) == b""
 
 
-def test_exactly_one_part(s3_client, bucket, source, policy, session) -> None:
+def test_exactly_one_part(s3_client, bucket, source, policy, session, s3_calls) -> None:
     result = upload(s3_client, bucket, f"{source}/bytes/{PART}", policy, session, part_size=PART)
+    assert s3_calls == ["PutObject"]
     assert result.bytes == PART
+    assert "-" not in result.etag
     assert object_sha256(s3_client, bucket, result.key) == hashlib.sha256(body_of(PART)).hexdigest()
+
+
+def test_one_byte_over_one_part_is_multipart(s3_client, bucket, source, policy, session, s3_calls) -> None:
+    n = PART + 1
+    result = upload(s3_client, bucket, f"{source}/bytes/{n}", policy, session, part_size=PART)
+    assert result.bytes == n
+    assert result.etag.endswith("-2")
+    # The assembled object's size is checked with a HEAD.
+    assert s3_calls == [
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "HeadObject",
+    ]
+    assert object_sha256(s3_client, bucket, result.key) == hashlib.sha256(body_of(n)).hexdigest()
+    assert open_uploads(s3_client, bucket) == []
 
 
 @pytest.mark.parametrize("route", ["chunked", "close"])
@@ -386,6 +408,7 @@ def s3_calls(s3_client: Any) -> Iterator[list[str]]:
     events = s3_client.meta.events
     ops = (
         "PutObject",
+        "HeadObject",
         "CreateMultipartUpload",
         "UploadPart",
         "CompleteMultipartUpload",

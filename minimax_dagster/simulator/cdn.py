@@ -96,7 +96,9 @@ class Cdn:
     async def _video(self, key: Any, spec: VideoSpec) -> RenderedVideo:
         return await self.videos.get(key, lambda: self._run(render_video, spec))
 
-    async def _poster(self, key: Any, width: int, height: int, title: str) -> bytes:
+    async def _poster(self, width: int, height: int, title: str) -> bytes:
+        # Keyed by what the PNG is made of: every job of a template (and the template itself) shares one.
+        key = ("poster", width, height, title)
         return await self.images.get(key, lambda: self._run(render_poster_png, width, height, title))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -113,7 +115,7 @@ class Cdn:
             if t is None:
                 return _not_found()
             if m.group(2) == "png":
-                png = await self._poster(("tpl", t.template_id), t.width, t.height, t.name)
+                png = await self._poster(t.width, t.height, t.name)
                 return web.Response(body=png, content_type="image/png")
             spec = VideoSpec(t.width, t.height, t.duration, t.fps, t.name)
             rendered = await self._video(("tpl", t.template_id), spec)
@@ -131,7 +133,7 @@ class Cdn:
         if ext == "png":
             if nowm:
                 return _not_found()
-            png = await self._poster(("job", numeric_id), t.width, t.height, t.name)
+            png = await self._poster(t.width, t.height, t.name)
             return web.Response(body=png, content_type="image/png")
         # The card shows the template name and the prompt; the watermarked copy says so.
         title = f"{t.name}: {job.prompt}" if job.prompt else t.name

@@ -169,6 +169,10 @@ def _fit_text(text: str, area_w: int, area_h: int, max_scale: int) -> tuple[list
         rows = (area_h + 3 * scale) // (_LINE_PITCH * scale)
         if cols < 1 or rows < 1:
             continue
+        # The text is single-spaced and wrapping drops at most the one space at each line break, so
+        # it cannot fit in fewer characters than this: skip the (slow) wrap, which would fail anyway.
+        if len(text) > rows * (cols + 1) - 1:
+            continue
         lines = _wrap(text, cols)
         if len(lines) <= rows:
             return lines, scale
@@ -180,21 +184,27 @@ def _fit_text(text: str, area_w: int, area_h: int, max_scale: int) -> tuple[list
     return [line[:cols] for line in lines], 1
 
 
+@functools.lru_cache(maxsize=1024)
+def _scaled_glyph(ch: str, scale: int, ink: int) -> tuple[bytes, ...]:
+    """The seven palette-index rows of ``ch`` (unknown characters: '?') drawn ``scale`` times wider,
+    ``_ADVANCE * scale`` bytes each."""
+    seg = {0: bytes([_BG]) * scale, 1: bytes([ink]) * scale}
+    return tuple(b"".join([seg[b] for b in row]) for row in _GLYPH_ROWS.get(ch, _GLYPH_ROWS["?"]))
+
+
 def _draw_text_line(
     img: bytearray, width: int, height: int, x: int, y: int, text: str, scale: int, ink: int
 ) -> None:
     """Draw one line of text (top-left at x, y) into the palette-index image, clipped to the image."""
     if not text:
         return
-    seg = {0: bytes([_BG]) * scale, 1: bytes([ink]) * scale}
-    glyphs = [_GLYPH_ROWS.get(ch, _GLYPH_ROWS["?"]) for ch in text]
+    glyphs = [_scaled_glyph(ch, scale, ink) for ch in text]
     line_w = (len(text) * _ADVANCE - 1) * scale  # no spacing column after the last glyph
     x0, x1 = max(x, 0), min(x + line_w, width)
     if x0 >= x1:
         return
     for r in range(_GLYPH_H):
-        unit_row = b"".join(g[r] for g in glyphs)
-        pixels = b"".join([seg[b] for b in unit_row])[x0 - x : x1 - x]
+        pixels = b"".join([g[r] for g in glyphs])[x0 - x : x1 - x]
         for k in range(scale):
             yy = y + r * scale + k
             if 0 <= yy < height:
@@ -259,12 +269,30 @@ def render_title_card_rgb(width: int, height: int, title: str) -> bytes:
     True
     """
     _check_size(width, height)
-    idx = _card_indices(width, height, title)
+    return b"".join(_card_rgb_rows(width, height, title))
+
+
+def _card_rgb_rows(width: int, height: int, title: str, prefix: bytes = b"") -> list[bytes]:
+    """The title card's rows, top to bottom, as packed RGB, each preceded by ``prefix``.
+
+    A card is mostly repeated rows (background, and every glyph row drawn ``scale`` times), so each
+    distinct row is converted once and shared.
+    """
+    idx = bytes(_card_indices(width, height, title))
     pal = _palette(title)
-    rgb = bytearray(3 * width * height)
-    for channel in range(3):
-        rgb[channel::3] = idx.translate(_lookup_table([c[channel] for c in pal], 0))
-    return bytes(rgb)
+    tables = [_lookup_table([c[channel] for c in pal], 0) for channel in range(3)]
+    converted: dict[bytes, bytes] = {}
+    rows = []
+    rgb = bytearray(3 * width)
+    for start in range(0, width * height, width):
+        row = idx[start : start + width]
+        out = converted.get(row)
+        if out is None:
+            for channel in range(3):
+                rgb[channel::3] = row.translate(tables[channel])
+            out = converted[row] = prefix + rgb
+        rows.append(out)
+    return rows
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -282,10 +310,8 @@ def render_poster_png(width: int, height: int, title: str) -> bytes:
     >>> struct.unpack(">II", png[16:24])
     (320, 180)
     """
-    rgb = render_title_card_rgb(width, height, title)
-    stride = 3 * width
-    view = memoryview(rgb)
-    raw = b"".join(b"\x00" + view[y * stride : (y + 1) * stride] for y in range(height))
+    _check_size(width, height)
+    raw = b"".join(_card_rgb_rows(width, height, title, b"\x00"))  # filter type 0 (None) per row
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     itxt = b"Title\x00\x00\x00\x00\x00" + title[:4000].encode("utf-8", "replace")
     return b"".join(
@@ -567,42 +593,51 @@ _PCM_MB_PREFIX = b"\x0d\x00"
 
 
 def _idr_nal(geo: _Geometry, idx: bytes | bytearray, palette: tuple[tuple[int, int, int], ...]) -> bytes:
-    """The IDR picture: every macroblock I_PCM, samples taken from the palette-index card image."""
-    cw, ch = geo.coded_width, geo.coded_height
-    if cw != geo.width or ch != geo.height:  # pad right and bottom with background up to whole MBs
-        pad = bytes([_BG]) * (cw - geo.width)
-        rows = [idx[y * geo.width : (y + 1) * geo.width] + pad for y in range(geo.height)]
-        rows.append(bytes([_BG]) * (cw * (ch - geo.height)))
-        idx = b"".join(rows)
+    """The IDR picture: every macroblock I_PCM, samples taken from the palette-index card image.
+
+    I_PCM stores each macroblock's 16x16 luma then 8x8 Cb and Cr samples, so the picture is reordered
+    from raster to macroblock order. That is done on views of 8-byte units (8 samples of one row of
+    one macroblock) with a few dozen strided slice assignments, not by slicing every macroblock.
+    """
+    w, cw, ch = geo.width, geo.coded_width, geo.coded_height
+    rows = [idx[y * w : (y + 1) * w] for y in range(geo.height)]
+    if cw != w:  # pad right and bottom with background up to whole MBs
+        pad = bytes([_BG]) * (cw - w)
+        rows = [row + pad for row in rows]
+    rows += [bytes([_BG]) * cw] * (ch - geo.height)
+    mb_h, mbs = geo.mb_h, geo.mbs
+    # Block r holds row r of every macroblock row, top to bottom, so macroblock k's row r is at byte
+    # 16 * k of luma block r (8 * k of chroma block r). 4:2:0 chroma: the top-left sample of each 2x2
+    # block (the card is flat colour, so this is exact everywhere but on glyph edges).
+    luma = b"".join([rows[16 * mby + r] for r in range(16) for mby in range(mb_h)])
+    chroma = b"".join([rows[16 * mby + 2 * r][::2] for r in range(8) for mby in range(mb_h)])
     ycc = [_rgb_to_ycbcr(c) for c in palette]
-    luma = bytes(idx).translate(_lookup_table([c[0] for c in ycc], 16))
-    # 4:2:0 chroma: the top-left sample of each 2x2 block (the card is flat colour, so this is exact
-    # everywhere but on glyph edges).
-    sub = b"".join(idx[y * cw : (y + 1) * cw : 2] for y in range(0, ch, 2))
-    cb = sub.translate(_lookup_table([c[1] for c in ycc], 128))
-    cr = sub.translate(_lookup_table([c[2] for c in ycc], 128))
-    half = cw // 2
+    y_units = memoryview(luma.translate(_lookup_table([c[0] for c in ycc], 16))).cast("Q")
+    cb_units = memoryview(chroma.translate(_lookup_table([c[1] for c in ycc], 128))).cast("Q")
+    cr_units = memoryview(chroma.translate(_lookup_table([c[2] for c in ycc], 128))).cast("Q")
+    # 48 units per macroblock: luma row r at 2r and 2r + 1, then the 8 Cb rows, then the 8 Cr rows.
+    # Units are only moved, never interpreted, so the machine's byte order does not matter.
+    samples = bytearray(384 * mbs)
+    mb_units = memoryview(samples).cast("Q")
+    n = 2 * mbs
+    for r in range(16):
+        mb_units[2 * r :: 48] = y_units[r * n : (r + 1) * n : 2]
+        mb_units[2 * r + 1 :: 48] = y_units[r * n + 1 : (r + 1) * n : 2]
+    for r in range(8):
+        mb_units[32 + r :: 48] = cb_units[r * mbs : (r + 1) * mbs]
+        mb_units[40 + r :: 48] = cr_units[r * mbs : (r + 1) * mbs]
 
-    parts: list[bytes] = [_idr_slice_header()]
-    first = True
-    for mby in range(geo.mb_h):
-        y_rows = [luma[(mby * 16 + r) * cw : (mby * 16 + r + 1) * cw] for r in range(16)]
-        cb_rows = [cb[(mby * 8 + r) * half : (mby * 8 + r + 1) * half] for r in range(8)]
-        cr_rows = [cr[(mby * 8 + r) * half : (mby * 8 + r + 1) * half] for r in range(8)]
-        for mbx in range(geo.mb_w):
-            if first:
-                first = False
-            else:
-                parts.append(_PCM_MB_PREFIX)
-            x, xc = mbx * 16, mbx * 8
-            parts.extend([row[x : x + 16] for row in y_rows])
-            parts.extend([row[xc : xc + 8] for row in cb_rows])
-            parts.extend([row[xc : xc + 8] for row in cr_rows])
-    parts.append(b"\x80")  # rbsp_slice_trailing_bits: stop bit + alignment
-    return _nal(3, 5, b"".join(parts))
+    view = memoryview(samples)
+    parts: list[bytes | memoryview] = [view[i : i + 384] for i in range(0, 384 * mbs, 384)]
+    # Emulation prevention need not scan the samples: they are never 0 (see _rgb_to_ycbcr), and the
+    # only other zero bytes, the second byte of each _PCM_MB_PREFIX, are followed by a sample. Any
+    # 00 00 is thus in the slice header, and the first macroblock is enough context for it.
+    parts[0] = _nal(3, 5, _idr_slice_header() + parts[0])
+    parts[-1] = bytes(parts[-1]) + b"\x80"  # rbsp_slice_trailing_bits: stop bit + alignment
+    return _PCM_MB_PREFIX.join(parts)
 
 
-def _p_skip_nal(mbs: int, frame_num: int) -> bytes:
+def _p_skip_rbsp(mbs: int, frame_num: int) -> bytes:
     """A P picture in which every macroblock is P_Skip: an exact copy of the previous picture."""
     w = _BitWriter()
     w.ue(0)  # first_mb_in_slice
@@ -616,7 +651,29 @@ def _p_skip_nal(mbs: int, frame_num: int) -> bytes:
     w.ue(1)  # disable_deblocking_filter_idc: off
     w.ue(mbs)  # mb_skip_run: the whole picture
     w.rbsp_trailing_bits()
-    return _nal(2, 1, w.getvalue())
+    return w.getvalue()
+
+
+# Bit offset of frame_num in _p_skip_rbsp: first_mb_in_slice ue(0), slice_type ue(5) and
+# pic_parameter_set_id ue(0) take 1 + 5 + 1 bits.
+_P_FRAME_NUM_BIT = 7
+
+
+@functools.lru_cache(maxsize=32)
+def _p_skip_samples(mbs: int) -> tuple[bytes, ...]:
+    """The MP4 samples (4-byte length + NAL unit) of the P_Skip picture for every frame_num.
+
+    They differ only in the fixed-width frame_num field, so the slice is written once and each
+    frame_num is OR-ed into it.
+    """
+    rbsp = _p_skip_rbsp(mbs, 0)
+    base = int.from_bytes(rbsp, "big")
+    shift = 8 * len(rbsp) - _P_FRAME_NUM_BIT - _LOG2_MAX_FRAME_NUM
+    samples = []
+    for frame_num in range(_MAX_FRAME_NUM):
+        nal = _nal(2, 1, (base | frame_num << shift).to_bytes(len(rbsp), "big"))
+        samples.append(struct.pack(">I", len(nal)) + nal)
+    return tuple(samples)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -710,11 +767,13 @@ def _encode_movie(width: int, height: int, duration_s: float, fps: int, title: s
 
     sps = _nal(3, 7, _sps_rbsp(geo, fps, level))
     pps = _nal(3, 8, _pps_rbsp())
-    samples = [_idr_nal(geo, _card_indices(width, height, title), _palette(title))]
-    p_nals = [_p_skip_nal(geo.mbs, n) for n in range(min(frames, _MAX_FRAME_NUM))]
-    samples.extend(p_nals[n % _MAX_FRAME_NUM] for n in range(1, frames))
-    sizes = [4 + len(s) for s in samples]
-    mdat_payload = b"".join(struct.pack(">I", len(s)) + s for s in samples)
+    idr = _idr_nal(geo, _card_indices(width, height, title), _palette(title))
+    # Frame n >= 1 is the P picture with frame_num n % MaxFrameNum.
+    p_samples = _p_skip_samples(geo.mbs)
+    cycle = p_samples[1:] + p_samples[:1]
+    repeats, rest = divmod(frames - 1, _MAX_FRAME_NUM)
+    p_frames = cycle * repeats + cycle[:rest]
+    sizes = [4 + len(idr)] + [len(s) for s in p_frames]
 
     if last_delta == _TICKS_PER_FRAME:
         stts_entries = [(frames, _TICKS_PER_FRAME)]
@@ -758,8 +817,8 @@ def _encode_movie(width: int, height: int, duration_s: float, fps: int, title: s
     mdat_offset = len(ftyp) + len(moov(0))
     # stco is 32-bit; the chunk sits right after ftyp + moov, which are a few MB at most.
     moov_box = moov(mdat_offset + 8)
-    mdat = struct.pack(">I4s", 8 + len(mdat_payload), b"mdat") + mdat_payload
-    return _Movie(ftyp + moov_box + mdat, mdat_offset)
+    mdat_head = struct.pack(">I4sI", 8 + sum(sizes), b"mdat", len(idr))  # + the IDR sample's length
+    return _Movie(b"".join((ftyp, moov_box, mdat_head, idr, *p_frames)), mdat_offset)
 
 
 # --------------------------------------------------------------------------------------------------
