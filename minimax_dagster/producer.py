@@ -217,8 +217,9 @@ class SharedAccountPool(AccountPool):
 
     A slot given back while a thread of this process waits for that account is handed over with its claim
     still held: the next generation starts without the three S3 requests (delete, list, create) a new lease
-    costs. A handed-over claim nobody takes within ``poll`` seconds is deleted. A claim held by a killed
-    process goes stale (``ClaimKeeper``) and its slot is taken over.
+    costs. A handed-over claim nobody takes within ``poll`` seconds is deleted by the next thread that gives a
+    slot back or wakes up waiting, and :meth:`close` deletes the rest. A claim held by a killed process goes
+    stale (``ClaimKeeper``) and its slot is taken over.
     """
 
     def __init__(
