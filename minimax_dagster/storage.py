@@ -195,11 +195,12 @@ def s3_client_config(*, max_attempts: int = 5, max_pool_connections: int = 64) -
     """botocore config for S3 and S3-compatible servers.
 
     Checksums only when an operation requires them (botocore >= 1.36 otherwise adds
-    CRC checksums that several S3-compatible servers reject) and standard retries.
+    CRC checksums that several S3-compatible servers reject), standard retries, and a connection
+    pool larger than botocore's 10, which a producer's worker and upload threads would overflow.
 
     >>> cfg = s3_client_config()
-    >>> cfg.request_checksum_calculation, cfg.retries["mode"]
-    ('when_required', 'standard')
+    >>> cfg.request_checksum_calculation, cfg.retries["mode"], cfg.max_pool_connections
+    ('when_required', 'standard', 64)
     """
     return botocore.config.Config(
         request_checksum_calculation="when_required",
