@@ -14,6 +14,7 @@ them these tests fail naming the service (skipped outside CI only, never with CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -218,25 +219,32 @@ def blocked_acquire(pool: SharedAccountPool, pinned: str | None = None) -> tuple
     return thread, got
 
 
+@contextlib.contextmanager
+def recorded_s3_calls(s3_client: Any) -> Iterator[list[str]]:
+    """Names of the S3 operations ``s3_client`` sends inside the block, in order."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    s3_client.meta.events.register("before-call.s3", record)
+    try:
+        yield calls
+    finally:
+        s3_client.meta.events.unregister("before-call.s3", record)
+
+
 def test_a_slot_given_back_is_handed_to_a_waiting_thread_with_its_claim(s3_client: Any, bucket: str) -> None:
     keeper = ClaimKeeper(s3_client, bucket, ttl=60)
     pool = SharedAccountPool({"acc": 1}, keeper=keeper, prefix="minimax/_slots", poll=0.2)
-    calls: list[str] = []
-
-    def count(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
     try:
         assert pool.acquire() == "acc"
         claimed = slot_keys(s3_client, bucket)
         assert list(claimed) == ["minimax/_slots/acc/0.json"]
         waiter, got = blocked_acquire(pool)
-        s3_client.meta.events.register("before-call.s3", count)
-        try:
+        with recorded_s3_calls(s3_client) as calls:
             pool.release("acc")
             waiter.join(timeout=10)
-        finally:
-            s3_client.meta.events.unregister("before-call.s3", count)
         assert got == ["acc"]
         assert calls == [], "the claim changed hands inside the process: no delete, list or create in S3"
         assert slot_keys(s3_client, bucket) == claimed and keeper.held() == list(claimed)
@@ -270,19 +278,11 @@ def test_a_producer_makes_few_s3_requests_per_new_video(simulator: Any, s3_clien
     moto and the step spend most of their CPU on these requests when capacity is high."""
     simulator.configure(generation_seconds=0.3)
     account = next(iter(simulator.config.accounts))
-    calls: list[str] = []
-
-    def count(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    s3_client.meta.events.register("before-call.s3", count)
-    try:
+    with recorded_s3_calls(s3_client) as calls:
         entries, _log = run_collecting(
             producer_for(simulator, s3_client, bucket, accounts={account: 2}),
             prompts([f"A paper boat on a pond, take {i}" for i in range(6)], "n"),
         )
-    finally:
-        s3_client.meta.events.unregister("before-call.s3", count)
     assert len(entries) == 6 and all(e.status == "generated" for e in entries.values())
     per_video = len(calls) / 6
     # claim PUT, sidecar GET, job GET, job PUT (running), video PUT, poster PUT, sidecar PUT, job PUT (finished),
