@@ -23,6 +23,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production
 	$(BIN)/python -m pytest
 
 ## Starts the embedded services and the Dagster UI on http://127.0.0.1:3000.

@@ -14,7 +14,7 @@ import dagster as dg
 
 from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.resource import AccountConfig, MiniMaxResource, MiniMaxS3Resource
+from minimax_dagster.resources import AccountConfig, MiniMaxResource, MiniMaxS3Resource
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
 PARTITIONS = dg.DynamicPartitionsDefinition(name="bench_sets")

@@ -24,7 +24,7 @@ NAME = "finish-to-s3"
 
 
 def _ours(svc: Services, s3: object) -> dict[str, float | str]:
-    from minimax_dagster.prompts import VideoPrompt
+    from minimax_dagster.production.prompts import VideoPrompt
 
     producer = svc.producer(s3)
     prompt = VideoPrompt(

@@ -61,7 +61,7 @@ def _producer_only(svc: Services, count: int) -> float:
     """CPU seconds of ``VideoProducer.run`` alone (no Dagster; notes drained, not logged) for new prompts."""
     import uuid
 
-    from minimax_dagster.prompts import VideoPrompt
+    from minimax_dagster.production.prompts import VideoPrompt
 
     seed = uuid.uuid4().hex[:8]
     prompts = [

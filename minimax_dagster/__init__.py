@@ -1,25 +1,73 @@
 """minimax_dagster: useapi.net MiniMax video generation as a first-class Dagster asset.
 
-The API layer (models, event-stream reader, client) works on its own, without Dagster:
+Every public name of both layers is importable from here. The API layer (client, models, errors) works on its
+own: the Dagster layer's names are loaded on first use, so ``from minimax_dagster import MiniMaxClient`` does not
+import dagster.
 
 >>> from minimax_dagster import AgentCreateRequest
 >>> AgentCreateRequest(template_id="393769180141805569", prompt="A fox runs").template_id
 '393769180141805569'
+>>> from minimax_dagster import MiniMaxResource
+>>> MiniMaxResource.__name__
+'MiniMaxResource'
 """
 
-from minimax_dagster.client import GenerationResult, MiniMaxClient
-from minimax_dagster.errors import MiniMaxError
-from minimax_dagster.models import AgentCreateRequest, FinalVideo, StreamEvent, VideoStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from minimax_dagster.api import (
+    AgentCreateRequest,
+    FinalVideo,
+    GenerationResult,
+    MiniMaxClient,
+    MiniMaxError,
+    StreamEvent,
+    VideoStatus,
+)
+
+if TYPE_CHECKING:
+    from minimax_dagster.assets import build_minimax_video_asset
+    from minimax_dagster.checks import build_video_checks
+    from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
+    from minimax_dagster.resources import AccountConfig, MiniMaxResource, MiniMaxS3Resource
 
 __version__ = "0.1.0"
 
+# The Dagster layer, imported lazily (PEP 562) so the API layer stays free of dagster.
+_DAGSTER_LAYER = {
+    "AccountConfig": "minimax_dagster.resources",
+    "MiniMaxResource": "minimax_dagster.resources",
+    "MiniMaxS3Resource": "minimax_dagster.resources",
+    "build_minimax_video_asset": "minimax_dagster.assets",
+    "build_video_checks": "minimax_dagster.checks",
+    "PartitionedValues": "minimax_dagster.io_manager",
+    "S3JsonIOManager": "minimax_dagster.io_manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _DAGSTER_LAYER.get(name)
+    if module is None:
+        raise AttributeError(f"module 'minimax_dagster' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
+    "AccountConfig",
     "AgentCreateRequest",
     "FinalVideo",
     "GenerationResult",
     "MiniMaxClient",
     "MiniMaxError",
+    "MiniMaxResource",
+    "MiniMaxS3Resource",
+    "PartitionedValues",
+    "S3JsonIOManager",
     "StreamEvent",
     "VideoStatus",
     "__version__",
+    "build_minimax_video_asset",
+    "build_video_checks",
 ]

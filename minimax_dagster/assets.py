@@ -1,6 +1,6 @@
 """``build_minimax_video_asset``: an asset that turns an upstream asset's prompts into videos in S3.
 
-The asset's value is the :class:`~minimax_dagster.manifest.VideoManifest` (one entry per prompt), stored by
+The asset's value is the :class:`~minimax_dagster.production.manifest.VideoManifest` (one entry per prompt), stored by
 :class:`~minimax_dagster.io_manager.S3JsonIOManager`, so lineage runs prompts → videos → whatever consumes them.
 Every stream event is logged, prefixed with the prompt id: progress at info, heartbeats and repeated
 "processing" states at debug (``log_heartbeats=False`` counts heartbeats instead of logging each).
@@ -14,7 +14,6 @@ templates the agent recommended.
 AssetKey(['videos'])
 """
 
-import html
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,17 +21,16 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.errors import MiniMaxError, NotFoundError
+from minimax_dagster.api.errors import MiniMaxError, NotFoundError
+from minimax_dagster.api.models import TemplateDetail
 from minimax_dagster.io_manager import PartitionedValues
-from minimax_dagster.manifest import ManifestEntry, VideoManifest
-from minimax_dagster.models import TemplateDetail
-from minimax_dagster.producer import ProducerSettings, VideoProducer
-from minimax_dagster.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
-from minimax_dagster.resource import MiniMaxResource, s3_client_from_resource
+from minimax_dagster.metadata import materialization_metadata
+from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
+from minimax_dagster.production.producer import ProducerSettings, VideoProducer
+from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
+from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads, normalize_prefix
 
-#: Rows shown in the materialization's markdown table; the full list is in the manifest.
-TABLE_ROWS = 50
 #: Heartbeats are not logged one by one; at most one "n done, m streams open" debug line per this many seconds.
 LIVENESS_SECONDS = 30.0
 _SEP = "\x1f"
@@ -73,7 +71,7 @@ def build_minimax_video_asset(
     Args:
         name: the asset's name (its key, under ``group_name`` if given).
         prompts: the upstream asset whose value is the prompts: a list of strings, or of rows (mappings or
-            :class:`~minimax_dagster.prompts.VideoPrompt`) with ``prompt``, ``template_id``, ``image``,
+            :class:`~minimax_dagster.production.prompts.VideoPrompt`) with ``prompt``, ``template_id``, ``image``,
             ``reply_ref`` and a stable ``id``. Partitioned like this asset when ``partitions_def`` is given.
         bucket: S3 bucket for the videos, posters, sidecars and job records.
         template_id: the template of rows that name none.
@@ -190,7 +188,7 @@ def build_minimax_video_asset(
 
         manifests = _manifests(asset_name, rows, entries)
         everything = [e for m in manifests.values() for e in m.entries]
-        metadata = _metadata(everything, events, capacity)
+        metadata = materialization_metadata(everything, events, capacity)
         value: Any
         if context.has_partition_key_range and len(manifests) > 1:
             value = PartitionedValues(manifests)
@@ -312,57 +310,3 @@ def _manifests(
             asset=asset_name, partition=partition, requested_ids=[p.id for p in prompts], entries=items
         )
     return out
-
-
-def _metadata(entries: list[ManifestEntry], events: Counter[str], capacity: dict[str, int]) -> dict[str, Any]:
-    manifest = VideoManifest(requested_ids=[e.id for e in entries], entries=entries)
-    counts = manifest.counts()
-    stats = manifest.generation_stats()
-    ok = [e for e in entries if e.ok]
-    recommended: dict[str, str] = {}
-    for e in ok:
-        for t in e.recommended_templates:
-            if t.get("id"):
-                recommended.setdefault(str(t["id"]), str(t.get("name") or ""))
-    md: dict[str, Any] = {
-        **counts,
-        "generation_seconds_total": stats["total"],
-        "generation_seconds_median": stats["median"],
-        "generation_seconds_max": stats["max"],
-        "bytes_total": sum(e.bytes or 0 for e in ok),
-        "recovered_by_polling": sum(1 for e in entries if e.recovered),
-        "reattached": sum(1 for e in entries if e.reattached),
-        "stream_events": dg.MetadataValue.json(dict(events)),
-        "capacity": dg.MetadataValue.json(capacity or {"api-chosen": 0}),
-        "videos": dg.MetadataValue.md(_table(entries)),
-        "video_ids": dg.MetadataValue.json([e.video_id for e in ok if e.video_id]),
-        "recommended_templates": dg.MetadataValue.json(
-            [{"id": k, "name": v} for k, v in sorted(recommended.items())]
-        ),
-    }
-    if ok and ok[0].s3_uri:
-        md["first_video"] = dg.MetadataValue.url(ok[0].s3_uri)
-    failed = [e for e in entries if not e.ok]
-    if failed:
-        md["failed_prompts"] = dg.MetadataValue.json([{"id": e.id, "error": e.error} for e in failed])
-    return md
-
-
-def _table(entries: list[ManifestEntry]) -> str:
-    """A markdown table of the videos, posters shown inline (the API's public poster URLs)."""
-    lines = [
-        "| poster | id | prompt | status | size | duration | video |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for e in entries[:TABLE_ROWS]:
-        poster = f"![poster]({e.poster_url})" if e.poster_url else ""
-        prompt = html.escape((e.prompt or "")[:80]).replace("|", "\\|").replace("\n", " ")
-        size = f"{e.width}x{e.height}" if e.width and e.height else ""
-        duration = f"{e.duration_s:g} s" if e.duration_s else ""
-        where = e.s3_uri or (e.error or "")[:80].replace("|", "\\|")
-        lines.append(
-            f"| {poster} | {html.escape(e.id)} | {prompt} | {e.status} | {size} | {duration} | {where} |"
-        )
-    if len(entries) > TABLE_ROWS:
-        lines.append(f"| | … | {len(entries) - TABLE_ROWS} more in the manifest | | | | |")
-    return "\n".join(lines)

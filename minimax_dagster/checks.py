@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.manifest import VideoManifest
-from minimax_dagster.resource import s3_client_from_resource
+from minimax_dagster.production.manifest import VideoManifest
+from minimax_dagster.resources import s3_client_from_resource
 from minimax_dagster.storage import head_object, read_head_bytes
 
 #: Problems listed in a check's metadata; the rest are counted.

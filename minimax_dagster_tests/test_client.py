@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from minimax_dagster import AgentCreateRequest, MiniMaxClient, MiniMaxError, StreamEvent
-from minimax_dagster.errors import (
+from minimax_dagster.api.errors import (
     AccountOnHoldError,
     BadRequestError,
     CapacityError,
@@ -205,7 +205,7 @@ def test_stream_ending_without_finished_is_recovered(server):
 def test_malformed_event_is_skipped_not_fatal(server, caplog):
     chunks = [*sse(CREATED), b"data: {not json\n\n", *sse(*[json.loads(s) for s in SEED_EVENTS[1:]])]
     server.on(*CREATE, Reply(chunks=chunks))
-    with caplog.at_level(logging.WARNING, logger="minimax_dagster.client"), client_for(server) as client:
+    with caplog.at_level(logging.WARNING, logger="minimax_dagster.api.client"), client_for(server) as client:
         events = list(client.agent_create({"templateId": "1"}))
     assert len(events) == 11 and events[-1].status == "finished"
     assert "malformed" in caplog.text

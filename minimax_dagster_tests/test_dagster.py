@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from minimax_dagster import MiniMaxClient
-from minimax_dagster.manifest import VideoManifest
-from minimax_dagster.resource import MiniMaxResource
+from minimax_dagster.production.manifest import VideoManifest
+from minimax_dagster.resources import MiniMaxResource
 from minimax_dagster.simulator.media import read_mp4_info
 from minimax_dagster.storage import (
     JobRecord,

@@ -11,7 +11,7 @@ import pytest
 from minimax_dagster.demo.definitions import make_definitions
 from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
 from minimax_dagster.demo.settings import DemoSettings
-from minimax_dagster.resource import MiniMaxS3Resource
+from minimax_dagster.resources import MiniMaxS3Resource
 from minimax_dagster.simulator.media import read_mp4_info
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ import dagster as dg
 import pytest
 from aiohttp import web
 
-from minimax_dagster.manifest import ManifestEntry, VideoManifest
+from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.simulator import MiniMaxSimulator
 from minimax_dagster.simulator.media import read_mp4_info
 from minimax_dagster.storage import VideoKeys, get_json, read_job_record, s3_client_config, video_key

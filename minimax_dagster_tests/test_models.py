@@ -7,14 +7,14 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_snake
 
 from minimax_dagster import AgentCreateRequest, StreamEvent
-from minimax_dagster.errors import (
+from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
     MiniMaxError,
     NotFoundError,
     error_from_response,
 )
-from minimax_dagster.models import (
+from minimax_dagster.api.models import (
     ApiError,
     FileExtra,
     TemplateDetail,

@@ -29,10 +29,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from minimax_dagster.client import MiniMaxClient
-from minimax_dagster.manifest import VideoManifest
-from minimax_dagster.producer import ProducerSettings, SharedAccountPool, VideoProducer
-from minimax_dagster.prompts import VideoPrompt
+from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.production.manifest import VideoManifest
+from minimax_dagster.production.producer import ProducerSettings, SharedAccountPool, VideoProducer
+from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.scale.cluster import (
     BackfillReport,
     ScaleCluster,

@@ -25,7 +25,11 @@ import dagster as dg
 import pytest
 
 from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.prompts import MAX_REPORTED_ERRORS, PromptValidationError, validate_prompt_rows
+from minimax_dagster.production.prompts import (
+    MAX_REPORTED_ERRORS,
+    PromptValidationError,
+    validate_prompt_rows,
+)
 from minimax_dagster.simulator import MiniMaxSimulator
 from minimax_dagster.storage import read_job_record
 from minimax_dagster_tests.conftest import S3_SECRET

@@ -1,4 +1,4 @@
-"""Tests for minimax_dagster.sse: one or more per WHATWG parsing rule, plus real-socket streaming."""
+"""Tests for minimax_dagster.api.sse: one or more per WHATWG parsing rule, plus real-socket streaming."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 import requests
 import urllib3
 
-from minimax_dagster import sse
-from minimax_dagster.sse import ServerSentEvent, SSEDecoder, iter_sse_bytes, iter_sse_response
+from minimax_dagster.api import sse
+from minimax_dagster.api.sse import ServerSentEvent, SSEDecoder, iter_sse_bytes, iter_sse_response
 from minimax_dagster_tests import seed_stream
 from minimax_dagster_tests.seed_stream import SEED_EVENTS, seed_stream_bytes
 

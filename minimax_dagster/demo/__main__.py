@@ -28,7 +28,7 @@ import dagster as dg
 
 from minimax_dagster.demo.jobs import catalogue_job, daily_job, dataset_job
 from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
-from minimax_dagster.manifest import VideoManifest
+from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.storage import get_json
 
 REPO = Path(__file__).resolve().parents[2]

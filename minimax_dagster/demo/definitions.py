@@ -26,8 +26,8 @@ from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.checks import build_video_checks
 from minimax_dagster.demo.settings import DemoSettings
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.manifest import VideoManifest
-from minimax_dagster.resource import (
+from minimax_dagster.production.manifest import VideoManifest
+from minimax_dagster.resources import (
     AccountConfig,
     MiniMaxResource,
     MiniMaxS3Resource,

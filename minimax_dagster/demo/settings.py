@@ -8,8 +8,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from minimax_dagster.client import DEFAULT_BASE_URL
-from minimax_dagster.resource import DEFAULT_DOWNLOAD_HOSTS
+from minimax_dagster.api.client import DEFAULT_BASE_URL
+from minimax_dagster.resources import DEFAULT_DOWNLOAD_HOSTS
 
 
 @dataclass(frozen=True)

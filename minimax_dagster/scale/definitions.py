@@ -29,7 +29,7 @@ from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.demo.definitions import read_prompt_datasets
 from minimax_dagster.demo.settings import DemoSettings
 from minimax_dagster.io_manager import S3JsonIOManager
-from minimax_dagster.resource import (
+from minimax_dagster.resources import (
     AccountConfig,
     MiniMaxResource,
     MiniMaxS3Resource,

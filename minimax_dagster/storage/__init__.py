@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as dt
 import functools
@@ -900,7 +901,7 @@ class UploadResult:
     bytes: int
     etag: str
     seconds: float
-    first_bytes: bytes
+    first_bytes: builtins.bytes
     sha256: str
 
     @property

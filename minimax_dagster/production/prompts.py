@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from minimax_dagster.models import MAX_PROMPT_CHARS, MAX_REPLY_CHARS, TemplateDetail
+from minimax_dagster.api.models import MAX_PROMPT_CHARS, MAX_REPLY_CHARS, TemplateDetail
 
 MAX_ID_CHARS = 200
 MAX_REPORTED_ERRORS = 50
@@ -52,6 +52,9 @@ class VideoPrompt(BaseModel):
     oss_path: str | None = Field(None, alias="ossPath", description="ossPath of an uploaded fileID.")
     reply_ref: str | None = Field(None, alias="replyRef", max_length=MAX_REPLY_CHARS)
     account: str | None = Field(None, description="Pin this row to one MiniMax account.")
+    partition: str | None = Field(
+        None, description="The Dagster partition the row belongs to (set by the asset, not by datasets)."
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form data carried to the manifest."
     )

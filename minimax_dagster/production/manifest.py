@@ -26,6 +26,7 @@ class ManifestEntry(BaseModel):
     """
 
     id: str
+    partition: str | None = Field(None, description="The Dagster partition of the prompt, if any.")
     prompt: str | None = None
     template_id: str
     status: EntryStatus

@@ -20,7 +20,7 @@ from botocore.config import Config
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from minimax_dagster.client import DEFAULT_BASE_URL, MiniMaxClient
+from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
 from minimax_dagster.storage import DownloadPolicy, s3_client_config
 
 #: The real service's CDN hosts (https only). The simulator's plain-http origin is added by configuration.

@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from minimax_dagster.errors import (
+from minimax_dagster.api.errors import (
     BadRequestError,
     ConnectionFailedError,
     GenerationTimeoutError,
@@ -43,7 +43,7 @@ from minimax_dagster.errors import (
     VideoFailedError,
     error_from_response,
 )
-from minimax_dagster.models import (
+from minimax_dagster.api.models import (
     Account,
     AgentCreateRequest,
     AgentTemplate,
@@ -56,12 +56,12 @@ from minimax_dagster.models import (
     UploadedFile,
     VideoStatus,
 )
-from minimax_dagster.sse import SSEDecoder
+from minimax_dagster.api.sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.useapi.net/v1/minimax"
 RETRY_STATUSES = (429, 502, 503, 504)
 
-logger = logging.getLogger("minimax_dagster.client")
+logger = logging.getLogger("minimax_dagster.api.client")
 
 EventCallback = Callable[[StreamEvent], None]
 StatusCallback = Callable[[VideoStatus], None]
@@ -133,7 +133,7 @@ class GenerationResult:
     @property
     def account(self) -> str | None:
         """The MiniMax account that made the video (parsed from the video id)."""
-        from minimax_dagster.models import parse_composite_id
+        from minimax_dagster.api.models import parse_composite_id
 
         return parse_composite_id(self.video_id).get("minimax")
 
@@ -633,7 +633,7 @@ def raise_for_video_status(status: VideoStatus, video_id: str) -> None:
     >>> raise_for_video_status(VideoStatus(status=3, message="GPU fell over"), "v1")
     Traceback (most recent call last):
     ...
-    minimax_dagster.errors.VideoFailedError: the video failed: GPU fell over (video v1)
+    minimax_dagster.api.errors.VideoFailedError: the video failed: GPU fell over (video v1)
     """
     if status.is_moderated:
         raise ModeratedError(

@@ -38,8 +38,8 @@ from typing import Any
 
 import requests
 
-from minimax_dagster.client import GenerationResult, MiniMaxClient
-from minimax_dagster.errors import (
+from minimax_dagster.api.client import GenerationResult, MiniMaxClient
+from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
     MiniMaxError,
@@ -48,9 +48,9 @@ from minimax_dagster.errors import (
     ServerError,
     VideoFailedError,
 )
-from minimax_dagster.manifest import ManifestEntry
-from minimax_dagster.models import AgentCreateRequest, StreamEvent, UploadedFile
-from minimax_dagster.prompts import VideoPrompt
+from minimax_dagster.api.models import AgentCreateRequest, StreamEvent, UploadedFile
+from minimax_dagster.production.manifest import ManifestEntry
+from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.storage import (
     ClaimHandle,
     ClaimKeeper,
@@ -78,7 +78,7 @@ from minimax_dagster.storage import (
     write_job_record,
 )
 
-logger = logging.getLogger("minimax_dagster.producer")
+logger = logging.getLogger("minimax_dagster.production.producer")
 
 #: Images given by URL are downloaded into memory before upload; they are small, but bounded all the same.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -161,7 +161,9 @@ class AccountPool:
     """
 
     def __init__(self, capacity: dict[str, int] | None, default_capacity: int = 1) -> None:
-        self._free: dict[str | None, int] = dict(capacity) if capacity else {None: default_capacity}
+        self._free: dict[str | None, int] = {None: default_capacity}
+        if capacity:
+            self._free = {account: jobs for account, jobs in capacity.items()}
         self._disabled: dict[str | None, str] = {}
         self._cond = threading.Condition()
 
@@ -933,7 +935,7 @@ class VideoProducer:
 def _file_owner(prompt: VideoPrompt) -> str | None:
     if prompt.image_kind != "file_id":
         return None
-    from minimax_dagster.models import parse_composite_id
+    from minimax_dagster.api.models import parse_composite_id
 
     return parse_composite_id(prompt.image or "").get("minimax")
 
