@@ -1,0 +1,196 @@
+"""The claim keeper: takes this process's claims, renews them from a daemon thread, releases them; and counting
+slots (``<prefix>/<i>.json``) built on the same claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from minimax_dagster.storage.claims import (
+    Claim,
+    ClaimHandle,
+    host_identity,
+    read_claim,
+    release_claim,
+    replace_claim,
+    try_claim,
+)
+from minimax_dagster.storage.keys import s3_uri
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+__all__ = ["ClaimKeeper"]
+
+log = logging.getLogger(__name__)
+
+
+class ClaimKeeper:
+    """Takes, renews and releases this process's claims in one bucket.
+
+    A daemon thread renews every held claim each ``ttl / 4`` seconds, so a claim stays live exactly as long as
+    its holder does: a killed holder's claims go stale after ``ttl`` (at once for a dead process on the same
+    host). Thread-safe; ``close()`` stops the thread and releases whatever is still held.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     mine, theirs = ClaimKeeper(s3, "bkt", ttl=60), ClaimKeeper(s3, "bkt", ttl=60)
+    ...     handle = mine.acquire("p/_claims/v1-x.json", "produce")
+    ...     taken = theirs.acquire("p/_claims/v1-x.json", "produce")  # held by `mine`, and not stale
+    ...     slots = [theirs.acquire_slot("p/_slots/acct", 2) for _ in range(3)]
+    ...     held = mine.held(), theirs.held(), slots[2]
+    ...     mine.close()
+    ...     theirs.close()
+    ...     inspected = mine.inspect("p/_claims/v1-x.json")
+    >>> handle.claim.purpose, taken, held, inspected
+    ('produce', None, (['p/_claims/v1-x.json'], ['p/_slots/acct/0.json', 'p/_slots/acct/1.json'], None), None)
+    """
+
+    def __init__(self, s3_client: S3Client, bucket: str, *, ttl: float = 60.0) -> None:
+        if ttl <= 0:
+            raise ValueError(f"ttl must be > 0, got {ttl}")
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.ttl = ttl
+        self.host = host_identity()
+        self.pid = os.getpid()
+        self.owner = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(4)}"
+        self._held: dict[str, ClaimHandle] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._io = threading.Lock()  # a renewal and a release of the same claim never cross
+        self.lost: list[str] = []
+
+    def _claim(self, purpose: str, acquired_at: float | None = None) -> Claim:
+        now = time.time()
+        return Claim(
+            owner=self.owner,
+            host=self.host,
+            pid=self.pid,
+            purpose=purpose,
+            acquired_at=now if acquired_at is None else acquired_at,
+            renewed_at=now,
+            ttl=self.ttl,
+        )
+
+    def _hold(self, key: str, etag: str | None, claim: Claim) -> ClaimHandle | None:
+        if etag is None:
+            return None
+        handle = ClaimHandle(key, etag, claim)
+        with self._lock:
+            self._held[key] = handle
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._renew_loop, name="claim-keeper", daemon=True)
+                self._thread.start()
+        return handle
+
+    def acquire(self, key: str, purpose: str = "") -> ClaimHandle | None:
+        """Create the claim at ``key``; ``None`` when someone holds it (see :meth:`inspect`)."""
+        claim = self._claim(purpose)
+        return self._hold(key, try_claim(self.s3, self.bucket, key, claim), claim)
+
+    def take_over(self, key: str, etag: str, purpose: str = "") -> ClaimHandle | None:
+        """Replace a stale claim whose ETag is ``etag``; ``None`` when another process was faster."""
+        claim = self._claim(purpose)
+        return self._hold(key, replace_claim(self.s3, self.bucket, key, claim, etag), claim)
+
+    def inspect(self, key: str) -> tuple[Claim | None, str] | None:
+        """The claim currently at ``key`` with its ETag (see :func:`read_claim`)."""
+        return read_claim(self.s3, self.bucket, key)
+
+    def acquire_slot(
+        self, prefix: str, limit: int, purpose: str = "", *, scan_stale: bool = True
+    ) -> ClaimHandle | None:
+        """Take one of ``limit`` numbered claims ``<prefix>/<i>.json``: a counting semaphore shared by every
+        process using the same bucket and prefix. With ``scan_stale``, stale slots are taken over too."""
+        base = prefix.rstrip("/") + "/"
+        taken: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+            taken.extend(obj["Key"] for obj in page.get("Contents", []))
+        names = [f"{base}{i}.json" for i in range(limit)]
+        free = [n for n in names if n not in taken]
+        random.shuffle(free)
+        for key in free:
+            handle = self.acquire(key, purpose)
+            if handle is not None:
+                return handle
+        if scan_stale:
+            for key in (n for n in names if n in taken):
+                found = self.inspect(key)
+                if found is None:
+                    handle = self.acquire(key, purpose)
+                elif found[0] is None or found[0].is_stale():
+                    handle = self.take_over(key, found[1], purpose)
+                else:
+                    continue
+                if handle is not None:
+                    return handle
+        return None
+
+    def release(self, handle: ClaimHandle) -> None:
+        """Stop renewing ``handle`` and delete its claim (unless someone took it over meanwhile)."""
+        try:
+            with self._io:
+                with self._lock:
+                    current = self._held.pop(handle.key, handle)
+                release_claim(self.s3, self.bucket, current.key, current.etag)
+        except Exception:  # an unreleased claim only delays others until it goes stale
+            log.warning("could not release the claim %s", s3_uri(self.bucket, handle.key), exc_info=True)
+
+    def held(self) -> list[str]:
+        """Keys of the claims held now."""
+        with self._lock:
+            return sorted(self._held)
+
+    def renew_all(self) -> None:
+        """Renew every held claim now (the background thread does this every ``ttl / 4``)."""
+        with self._lock:
+            handles = list(self._held.values())
+        for handle in handles:
+            claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
+            with self._io:
+                with self._lock:
+                    if self._held.get(handle.key) is not handle:
+                        continue  # released meanwhile
+                try:
+                    etag = replace_claim(self.s3, self.bucket, handle.key, claim, handle.etag)
+                except Exception:
+                    log.warning(
+                        "could not renew the claim %s", s3_uri(self.bucket, handle.key), exc_info=True
+                    )
+                    continue
+            with self._lock:
+                if self._held.get(handle.key) is not handle:
+                    continue
+                if etag is None:
+                    del self._held[handle.key]
+                    self.lost.append(handle.key)
+                    log.warning("lost the claim %s (taken over as stale)", s3_uri(self.bucket, handle.key))
+                else:
+                    handle.etag, handle.claim = etag, claim
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            self.renew_all()
+
+    def close(self) -> None:
+        """Stop renewing and release every claim still held."""
+        self._stop.set()
+        with self._lock:
+            handles = list(self._held.values())
+        for handle in handles:
+            self.release(handle)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

@@ -1,0 +1,212 @@
+"""Small S3 objects: bytes and JSON in one request, HEAD, the first bytes of an object.
+
+"No object at the key" reads as ``None``; every other S3 error (a missing bucket, say) is raised.
+
+>>> import boto3
+>>> from moto import mock_aws
+>>> from minimax_dagster.storage import s3_client_config
+>>> with mock_aws():
+...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+...     _ = s3.create_bucket(Bucket="bkt")
+...     _ = put_json(s3, "bkt", "k.json", [1, 2])
+...     get_json(s3, "bkt", "k.json"), head_object(s3, "bkt", "missing")
+([1, 2], None)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from minimax_dagster.storage.config import KiB
+from minimax_dagster.storage.errors import CorruptObject
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+__all__ = ["get_json", "head_object", "put_bytes", "put_json", "read_head_bytes"]
+
+_MAX_METADATA_BYTES = 2 * KiB  # S3's limit on user-defined metadata
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User-defined S3 metadata checked for what S3 sends as HTTP headers, names lower-cased.
+
+    >>> validate_metadata({"Template-Id": "392747428568649728"})
+    {'template-id': '392747428568649728'}
+    >>> validate_metadata({"prompt": "café"})
+    Traceback (most recent call last):
+    ...
+    ValueError: metadata value of 'prompt' must be printable ASCII (S3 sends it as an HTTP header); hash or percent-encode other text
+    """
+    result: dict[str, str] = {}
+    for name, value in (metadata or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(
+                f"metadata keys and values must be strings, got {name!r}: {type(value).__name__}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise ValueError(f"metadata key {name!r} must be [A-Za-z0-9_-] (it becomes an HTTP header name)")
+        if not value.isascii() or not value.isprintable():
+            raise ValueError(
+                f"metadata value of {name!r} must be printable ASCII (S3 sends it as an HTTP header); "
+                "hash or percent-encode other text"
+            )
+        result[name.lower()] = value
+    size = sum(len(k) + len(v) for k, v in result.items())
+    if size > _MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes; S3 allows {_MAX_METADATA_BYTES}")
+    return result
+
+
+def _is_missing(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # Not "any 404": NoSuchBucket is a 404 too, and must not read as "no record yet".
+    return error.get("Code") in ("NoSuchKey", "404", "NotFound") and status in (404, None)
+
+
+def put_bytes(
+    s3_client: S3Client,
+    bucket: str,
+    key: str,
+    data: bytes,
+    *,
+    content_type: str = "application/octet-stream",
+    metadata: Mapping[str, str] | None = None,
+) -> str:
+    """Store a small object in one PUT; return its ETag (without quotes).
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     etag = put_bytes(s3, "bkt", "p/videos/v1-x.png", b"PNG", content_type="image/png")
+    ...     read_head_bytes(s3, "bkt", "p/videos/v1-x.png")
+    b'PNG'
+    """
+    response = s3_client.put_object(
+        Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=validate_metadata(metadata)
+    )
+    return str(response.get("ETag", "")).strip('"')
+
+
+def put_json(s3_client: S3Client, bucket: str, key: str, obj: Any) -> str:
+    """Store ``obj`` as UTF-8 JSON (pydantic models are dumped in JSON mode); return the ETag.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     etag = put_json(s3, "bkt", "p/videos/v1-x.json", {"status": "finished"})
+    ...     get_json(s3, "bkt", "p/videos/v1-x.json")
+    {'status': 'finished'}
+    """
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return put_bytes(s3_client, bucket, key, body, content_type="application/json")
+
+
+def get_json(s3_client: S3Client, bucket: str, key: str) -> Any | None:
+    """Load a JSON object; ``None`` when there is no object at the key.
+
+    Raises ``CorruptObject`` when the object is not UTF-8 JSON.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     get_json(s3, "bkt", "p/videos/missing.json") is None
+    True
+    """
+    found = read_object(s3_client, bucket, key)
+    if found is None:
+        return None
+    data, _etag = found
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptObject(bucket, key, f"not UTF-8 JSON ({exc})") from None
+
+
+def read_object(s3_client: S3Client, bucket: str, key: str) -> tuple[bytes, str] | None:
+    """``(body, etag)`` of a small object, ``None`` when there is no object at the key.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     etag = put_bytes(s3, "bkt", "k", b"abc")
+    ...     read_object(s3, "bkt", "k") == (b"abc", etag), read_object(s3, "bkt", "missing")
+    (True, None)
+    """
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    with response["Body"] as body:
+        return body.read(), str(response.get("ETag", "")).strip('"')
+
+
+def head_object(s3_client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
+    """``HeadObject`` response, or ``None`` when there is no object at the key.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     _ = put_bytes(s3, "bkt", "k", b"abc")
+    ...     head_object(s3, "bkt", "k")["ContentLength"], head_object(s3, "bkt", "nope")
+    (3, None)
+    """
+    try:
+        return dict(s3_client.head_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+
+
+def read_head_bytes(s3_client: S3Client, bucket: str, key: str, n: int = 64) -> bytes | None:
+    """The first ``n`` bytes of an object (a Range GET); ``None`` when there is no object.
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     _ = put_bytes(s3, "bkt", "v.mp4", b"\\x00\\x00\\x00\\x18ftypmp42" + bytes(100))
+    ...     read_head_bytes(s3, "bkt", "v.mp4", 12)[4:8]
+    b'ftyp'
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{n - 1}")
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # empty object
+            return b""
+        raise
+    with response["Body"] as body:
+        return body.read()[:n]
