@@ -13,8 +13,6 @@ worker) have runs of their own.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -22,124 +20,25 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import boto3
 import dagster as dg
 import pytest
-from aiohttp import web
 
-from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
+from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.simulator import MiniMaxSimulator
-from minimax_dagster.simulator.media import read_mp4_info
-from minimax_dagster.storage import VideoKeys, get_json, read_job_record, s3_client_config, video_key
-from minimax_dagster_tests.conftest import S3_KEY_ID, S3_SECRET
-from minimax_dagster_tests.dagster_support import TEMPLATE, log_messages, materialize, video_defs
+from minimax_dagster.storage import read_job_record
+from minimax_dagster_tests.conftest import new_bucket, s3_client_for
+from minimax_dagster_tests.fault_support import ApiProxy, Env
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# ---------------------------------------------------------------------------------------------------- the world
-
-
-def s3_client_for(endpoint: str) -> Any:
-    """A boto3 client on an S3 endpoint, with the checksum settings S3-compatible servers need."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=S3_SECRET,
-        config=s3_client_config(),
-    )
-
-
-def new_bucket(s3: Any) -> str:
-    """A fresh, empty bucket."""
-    name = f"faults-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-class Env:
-    """One bucket of one test world: runs materializations into it and inspects what they left behind."""
-
-    def __init__(
-        self,
-        sim: MiniMaxSimulator,
-        s3_endpoint: str,
-        s3_client: Any,
-        bucket: str,
-        instance: dg.DagsterInstance,
-    ) -> None:
-        self.sim = sim
-        self.s3_endpoint = s3_endpoint
-        self.s3 = s3_client
-        self.bucket = bucket
-        self.instance = instance
-
-    def run(
-        self, rows: list[Any], *, overrides: dict[str, Any] | None = None, **asset_kwargs: Any
-    ) -> dg.ExecuteInProcessResult:
-        """Materialize ``prompts`` → ``videos`` (and the checks) with these rows."""
-        defs = video_defs(
-            rows,
-            sim=self.sim,
-            s3_endpoint=self.s3_endpoint,
-            bucket=self.bucket,
-            minimax_overrides=overrides,
-            **asset_kwargs,
-        )
-        return materialize(defs, self.instance)
-
-    def manifest(self) -> VideoManifest:
-        data = get_json(self.s3, self.bucket, "minimax/assets/videos/__all__.json")
-        assert data is not None, "no manifest written"
-        return VideoManifest.model_validate(data)
-
-    def entries(self) -> dict[str, ManifestEntry]:
-        return {e.id: e for e in self.manifest().entries}
-
-    def creates(self, prompt: str) -> int:
-        return self.sim.counters()["creates_by_prompt"].get(prompt, 0)
-
-    def failure(self, result: dg.ExecuteInProcessResult) -> str:
-        """The videos step's failure message (the run must have failed)."""
-        assert not result.success, "the run should have failed"
-        data = result.failure_data_for_node("videos")
-        assert data is not None and data.error is not None
-        return data.error.message
-
-    def logs(self, result: dg.ExecuteInProcessResult) -> list[str]:
-        return log_messages(self.instance, result.run_id)
-
-    @staticmethod
-    def keys(prompt: str) -> VideoKeys:
-        return VideoKeys("minimax", video_key(TEMPLATE, prompt, None))
-
-    def video_objects(self) -> list[str]:
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="minimax/videos/").get("Contents", [])
-        return [o["Key"] for o in listed if o["Key"].endswith(".mp4")]
-
-    def assert_clean(self) -> None:
-        """No open multipart upload, nothing outside ``minimax/``, and every video whole: its sidecar agrees on
-        the size, and the bytes parse as an MP4."""
-        assert self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []) == []
-        listed = self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
-        for obj in listed:
-            key = obj["Key"]
-            assert key.startswith("minimax/"), key
-            if not key.endswith(".mp4"):
-                continue
-            sidecar = get_json(self.s3, self.bucket, key.removesuffix(".mp4") + ".json")
-            assert sidecar is not None, f"{key} has no sidecar: a partial store"
-            data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            assert len(data) == sidecar["entry"]["bytes"] == obj["Size"]
-            assert read_mp4_info(data)["duration_s"] > 0
+# The world: a fresh bucket per test (``env``) on one Dagster instance per module (``module_instance``), with the
+# secrets in the environment (``module_secrets``); all three in conftest.py, over this module's ``sim``.
+pytestmark = pytest.mark.usefixtures("module_secrets")
 
 
 @pytest.fixture(scope="module")
@@ -153,27 +52,6 @@ def sim() -> Iterator[MiniMaxSimulator]:
         accounts={"100001": 5, "100002": 5, "100003": 5},
     ) as s:
         yield s
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _secrets_in_env(sim: MiniMaxSimulator) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("USEAPI_TOKEN", sim.token)
-        mp.setenv("TEST_S3_SECRET", S3_SECRET)
-        yield
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster"))) as inst:
-        yield inst
-
-
-@pytest.fixture
-def env(sim: MiniMaxSimulator, s3_endpoint: str, instance: dg.DagsterInstance) -> Env:
-    """A fresh bucket on the shared moto server."""
-    s3 = s3_client_for(s3_endpoint)
-    return Env(sim, s3_endpoint, s3, new_bucket(s3), instance)
 
 
 # ---------------------------------------------------------------------------------------------------- per-prompt faults
@@ -222,9 +100,9 @@ class MatrixRuns:
 
 
 @pytest.fixture(scope="module")
-def matrix(sim: MiniMaxSimulator, s3_endpoint: str, instance: dg.DagsterInstance) -> MatrixRuns:
+def matrix(sim: MiniMaxSimulator, s3_endpoint: str, module_instance: dg.DagsterInstance) -> MatrixRuns:
     s3 = s3_client_for(s3_endpoint)
-    env = Env(sim, s3_endpoint, s3, new_bucket(s3), instance)
+    env = Env(sim, s3_endpoint, s3, new_bucket(s3, "faults"), module_instance)
     rows = [{"id": k, "prompt": v} for k, v in MATRIX.items()]
     before = sim.counters()
     first = env.run(rows, overrides=MATRIX_OVERRIDES)
@@ -344,84 +222,6 @@ def test_matrix_keeps_what_succeeded_and_leaves_s3_clean(matrix: MatrixRuns) -> 
 # ---------------------------------------------------------------------------------------------------- accounts
 
 
-class ApiProxy:
-    """A reverse proxy over real sockets in front of the simulator's API, for what the simulator plays per prompt
-    only: ``refuse`` answers creates naming certain accounts with a fixed error (412 on one account while the
-    others still have credits); ``rewrite`` replaces bytes in every line of every answer, stream events included.
-    """
-
-    _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
-
-    def __init__(
-        self,
-        upstream: str,
-        *,
-        refuse: dict[str, tuple[int, str]] | None = None,
-        rewrite: tuple[str, str] | None = None,
-    ) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.refuse = refuse or {}
-        self.rewrite = (rewrite[0].encode(), rewrite[1].encode()) if rewrite else None
-        self.refused: dict[str, int] = {}
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="api-proxy", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/minimax"
-
-    def __enter__(self) -> ApiProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        self._session = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        await self._runner.cleanup()
-        await self._session.close()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        if request.method == "POST" and request.path.endswith("/videos/agent-create"):
-            try:
-                account = json.loads(body or b"{}").get("account")
-            except ValueError:
-                account = None
-            if account in self.refuse:
-                self.refused[account] = self.refused.get(account, 0) + 1
-                status, message = self.refuse[account]
-                return web.json_response({"error": message, "code": status}, status=status)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}
-        async with self._session.request(
-            request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False
-        ) as upstream:
-            out = {k: v for k, v in upstream.headers.items() if k.lower() not in self._HOP}
-            response = web.StreamResponse(status=upstream.status, headers=out)
-            await response.prepare(request)
-            while line := await upstream.content.readline():
-                if self.rewrite:
-                    line = line.replace(*self.rewrite)
-                await response.write(line)
-            await response.write_eof()
-            return response
-
-
 def test_out_of_credits_and_on_hold_accounts_are_disabled_and_prompts_move_on(env: Env) -> None:
     """Account 100001 answers 412, 100002 answers 596, 100003 is fine: the first two are disabled at their
     first refusal (creates already in flight on them may see one more) and every prompt lands on 100003."""
@@ -488,13 +288,13 @@ def _stop_moto(server: Any) -> None:
 
 
 def test_s3_down_during_the_upload_then_back_recovers_within_the_run(
-    sim: MiniMaxSimulator, flaky_s3: tuple[list[Any], str], instance: dg.DagsterInstance
+    sim: MiniMaxSimulator, flaky_s3: tuple[list[Any], str], module_instance: dg.DagsterInstance
 ) -> None:
     from moto.server import ThreadedMotoServer
 
     servers, endpoint = flaky_s3
     s3 = s3_client_for(endpoint)
-    env = Env(sim, endpoint, s3, new_bucket(s3), instance)
+    env = Env(sim, endpoint, s3, new_bucket(s3, "faults"), module_instance)
     prompt = "A train through a tunnel [sim:cdn_slow=2000000]"
     host, port = servers[0].get_host_and_port()
     before = sim.counters()

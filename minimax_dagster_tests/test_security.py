@@ -32,13 +32,16 @@ from minimax_dagster.production.prompts import (
 )
 from minimax_dagster.simulator import MiniMaxSimulator
 from minimax_dagster.storage import read_job_record
-from minimax_dagster_tests.conftest import S3_SECRET
+from minimax_dagster_tests.conftest import S3_SECRET, new_bucket, s3_client_for
 from minimax_dagster_tests.dagster_support import TEMPLATE, event_log_text, materialize, video_defs
-from minimax_dagster_tests.test_fault_matrix import ApiProxy, Env, new_bucket, s3_client_for
+from minimax_dagster_tests.fault_support import ApiProxy, Env
 
 #: A token that cannot turn up anywhere by chance.
 TOKEN = "sk-useapi-LEAKCHECK-7c1e5d9a3f60b2"
 WRONG_TOKEN = "sk-useapi-WRONGTOKEN-41d0c8e2a9"
+
+# ``env``, ``module_instance`` and ``module_secrets`` (USEAPI_TOKEN is this module's TOKEN) are in conftest.py.
+pytestmark = pytest.mark.usefixtures("module_secrets")
 
 
 @pytest.fixture(scope="module")
@@ -47,26 +50,6 @@ def sim() -> Iterator[MiniMaxSimulator]:
         token=TOKEN, generation_seconds=0.3, heartbeat_seconds=0.1, retry_after_seconds=0
     ) as s:
         yield s
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _secrets_in_env(sim: MiniMaxSimulator) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("USEAPI_TOKEN", TOKEN)
-        mp.setenv("TEST_S3_SECRET", S3_SECRET)
-        yield
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster"))) as inst:
-        yield inst
-
-
-@pytest.fixture
-def env(sim: MiniMaxSimulator, s3_endpoint: str, instance: dg.DagsterInstance) -> Env:
-    s3 = s3_client_for(s3_endpoint)
-    return Env(sim, s3_endpoint, s3, new_bucket(s3), instance)
 
 
 def _failure_line(message: str, prompt_id: str) -> str:
