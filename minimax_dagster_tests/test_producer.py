@@ -1,7 +1,7 @@
 """VideoProducer against a scripted API over real sockets and moto's S3 server."""
 
 from minimax_dagster import MiniMaxClient
-from minimax_dagster.production.producer import ProducerSettings, VideoProducer
+from minimax_dagster.production import ProducerSettings, VideoProducer
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.simulator.media import VideoSpec, render_video
 from minimax_dagster.storage import DownloadPolicy, VideoKeys, get_json, video_key
