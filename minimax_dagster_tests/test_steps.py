@@ -88,7 +88,14 @@ def make_bench(sim: Any, s3_client: Any, bucket: str, **settings: Any) -> Bench:
         config,
         keeper,
         ResultStore(s3_client, config, client=lambda: client, session=lambda: session, notes=notes),
-        InputImages(s3_client, config.policy, client=lambda: client, session=lambda: session, notes=notes),
+        InputImages(
+            s3_client,
+            config.policy,
+            max_bytes=config.image_limit,
+            client=lambda: client,
+            session=lambda: session,
+            notes=notes,
+        ),
         client=lambda: client,
         notes=notes,
     )

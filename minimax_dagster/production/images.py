@@ -12,7 +12,7 @@ A prompt's ``image`` is one of five kinds (:attr:`VideoPrompt.image_kind`), iden
 - an http(s) ``url`` or an uploaded ``file_id``: by the text itself.
 
 Before a create, :class:`InputImages` gives the create its ``fileID`` and ``ossPath``: a fileID row as it is, any
-other image read (a URL or S3 object capped at :data:`MAX_IMAGE_BYTES` and the download policy's ``max_bytes``)
+other image read (a URL or S3 object capped at ``ProducerSettings.image_limit``)
 and uploaded with the account that will create the video (a fileID belongs to one account), once per image and
 account in a run.
 
@@ -35,6 +35,7 @@ from minimax_dagster.api.client import MiniMaxClient, sniff_image_type
 from minimax_dagster.api.models import UploadedFile, parse_composite_id
 from minimax_dagster.production.notes import NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
+from minimax_dagster.production.settings import MAX_IMAGE_BYTES
 from minimax_dagster.storage import DownloadPolicy, StorageError, open_download, redact_url
 from minimax_dagster.storage.source_objects import (
     SourceObject,
@@ -45,19 +46,6 @@ from minimax_dagster.storage.source_objects import (
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
-
-#: Images given by URL or S3 object are read into memory before upload; they are small, but bounded all the same.
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-
-
-def image_limit(policy: DownloadPolicy) -> int:
-    """The most bytes an image download (URL or S3 object) may have: :data:`MAX_IMAGE_BYTES`, or the policy's
-    ``max_bytes`` when that is smaller.
-
-    >>> image_limit(DownloadPolicy(allowed_hosts=("x.com",), max_bytes=1000))
-    1000
-    """
-    return min(MAX_IMAGE_BYTES, policy.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -137,7 +125,8 @@ class InputImages:
 
     Args:
         s3_client: reads ``s3://`` images (the producer's client).
-        policy: the download policy URL images are fetched under; its ``max_bytes`` caps every image download.
+        policy: the download policy URL images are fetched under.
+        max_bytes: the most bytes a URL or S3 image may have (``ProducerSettings.image_limit``).
         client: the calling thread's :class:`MiniMaxClient` (uploads go through it).
         session: the calling thread's ``requests.Session`` (URL images are downloaded with it).
         notes: where "uploaded the input image" is said.
@@ -160,12 +149,14 @@ class InputImages:
         s3_client: S3Client,
         policy: DownloadPolicy,
         *,
+        max_bytes: int = MAX_IMAGE_BYTES,
         client: Callable[[], MiniMaxClient],
         session: Callable[[], requests.Session],
         notes: NoteQueue,
     ) -> None:
         self._s3 = s3_client
         self._policy = policy
+        self._max_bytes = max_bytes
         self._client = client
         self._session = session
         self._notes = notes
@@ -214,7 +205,7 @@ class InputImages:
         """The image's bytes, checked to be an image the API takes."""
         kind = prompt.image_kind
         image = prompt.image or ""
-        limit = image_limit(self._policy)
+        limit = self._max_bytes
         if kind == "path":
             data = Path(image).read_bytes()
             shown = image

@@ -34,7 +34,7 @@ import requests
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.production.capacity import AccountPool, account_pool
 from minimax_dagster.production.entries import entry_for, failed_entry
-from minimax_dagster.production.images import ImageSource, InputImages, identify_image, image_limit
+from minimax_dagster.production.images import ImageSource, InputImages, identify_image
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import Note, NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
@@ -97,7 +97,12 @@ class VideoProducer:
         )
         # Kept across runs of this producer: an image uploaded for one run is not uploaded again by the next.
         self._images = InputImages(
-            s3_client, settings.policy, client=self._client, session=self._session, notes=self._notes
+            s3_client,
+            settings.policy,
+            max_bytes=settings.image_limit,
+            client=self._client,
+            session=self._session,
+            notes=self._notes,
         )
 
     # ------------------------------------------------------------------------------------------ running
@@ -190,7 +195,7 @@ class VideoProducer:
     def _identify(self, prompts: list[VideoPrompt]) -> list[ImageSource | Exception]:
         """Each prompt's image identity (or why it has none); an S3 image is looked up once per URI, several
         at once."""
-        limit = image_limit(self.settings.policy)
+        limit = self.settings.image_limit
 
         def identify(prompt: VideoPrompt) -> ImageSource | Exception:
             try:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from minimax_dagster.storage import DownloadPolicy, normalize_prefix
 
+#: Images given by URL or S3 object are read into memory before upload; they are small, but bounded all the same.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ProducerSettings:
@@ -25,6 +28,7 @@ class ProducerSettings:
     ``capacity_wait``: seconds to wait before creating again after a 429 without Retry-After, or a 502/503/504,
     that outlasted the client's own retries. ``download_attempts`` / ``download_backoff``: how often (and after
     how many seconds, doubling) storing a paid video is tried when the download breaks or S3 fails.
+    ``max_image_bytes``: the largest input image read from a URL or an S3 object (see :attr:`image_limit`).
 
     >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).capacity
     1
@@ -46,11 +50,23 @@ class ProducerSettings:
     claim_poll: float = 1.0
     shared_capacity: bool = True
     slots_prefix: str | None = None
+    max_image_bytes: int = MAX_IMAGE_BYTES
 
     @property
     def capacity(self) -> int:
         """How many generations may run at once."""
         return sum(self.accounts.values()) if self.accounts else self.default_capacity
+
+    @property
+    def image_limit(self) -> int:
+        """The most bytes an input image read from a URL or S3 may have: ``max_image_bytes``, or the download
+        policy's ``max_bytes`` when that is smaller.
+
+        >>> policy = DownloadPolicy(allowed_hosts=("x.com",), max_bytes=1000)
+        >>> ProducerSettings(bucket="b", prefix="p", policy=policy).image_limit
+        1000
+        """
+        return min(self.max_image_bytes, self.policy.max_bytes)
 
     @property
     def slots(self) -> str:
