@@ -11,10 +11,10 @@ A prompt's ``image`` is one of five kinds (:attr:`VideoPrompt.image_kind`), iden
   not a digest of the bytes: writing the same bytes again then counts as a new image.)
 - an http(s) ``url`` or an uploaded ``file_id``: by the text itself.
 
-Before a create, :class:`InputImages` gives the create its ``fileID`` and ``ossPath``: a fileID row as it is, any
-other image read (a URL or S3 object capped at ``ProducerSettings.image_limit``)
-and uploaded with the account that will create the video (a fileID belongs to one account), once per image and
-account in a run.
+Before a create, :class:`InputImages` gives the create its ``fileID`` and ``ossPath``: a fileID row as it is; any
+other image read (a URL or S3 object capped at ``ProducerSettings.image_limit``, and checked to be a PNG, JPEG or
+WebP image) and uploaded with the account that will create the video (a fileID belongs to one account), once per
+image and account for the producer's life.
 
 >>> identify_image(VideoPrompt(id="a", template_id="1", image="https://cdn.example.com/a.png"), s3_client=None)
 ImageSource(ref='url:https://cdn.example.com/a.png', s3=None)
