@@ -20,3 +20,19 @@ def recorded_s3_calls(s3_client: Any) -> Iterator[list[str]]:
         yield calls
     finally:
         s3_client.meta.events.unregister("before-call.s3", record)
+
+
+@contextlib.contextmanager
+def recorded_s3_requests(s3_client: Any) -> Iterator[list[tuple[str, str, str]]]:
+    """``(operation, bucket, key)`` of every S3 request ``s3_client`` sends inside the block, in order (the key
+    is ``""`` for requests without one)."""
+    seen: list[tuple[str, str, str]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((model.name, str(params.get("Bucket", "")), str(params.get("Key", ""))))
+
+    s3_client.meta.events.register("before-parameter-build.s3", record)
+    try:
+        yield seen
+    finally:
+        s3_client.meta.events.unregister("before-parameter-build.s3", record)

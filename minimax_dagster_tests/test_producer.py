@@ -3,9 +3,7 @@ crash-resume after a gateway error, rows in partitions, and input images from S3
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +13,8 @@ from minimax_dagster import MiniMaxClient
 from minimax_dagster.production import ManifestEntry, Note, ProducerSettings, VideoProducer, VideoPrompt
 from minimax_dagster.simulator.media import VideoSpec, render_poster_png, render_video
 from minimax_dagster.storage import DownloadPolicy, VideoKeys, get_json, video_key
+from minimax_dagster_tests.producer_support import producer_for
+from minimax_dagster_tests.s3_support import recorded_s3_requests
 from minimax_dagster_tests.scripted_server import Reply, ScriptedServer
 
 VID = "user:1-minimax:100001-video:42"
@@ -71,23 +71,6 @@ DIVING = "392747428568649728"  # image required, no text
 RUN_FOR_LIFE = "393769180141805569"  # image and text
 
 
-def producer_for(sim: Any, s3_client: Any, bucket: str, **settings: Any) -> VideoProducer:
-    options: dict[str, Any] = {
-        "bucket": bucket,
-        "prefix": "minimax",
-        "policy": DownloadPolicy(allowed_hosts=(sim.origin,)),
-        "accounts": dict(sim.config.accounts),
-        "generation_deadline": 60.0,
-        "claim_poll": 0.1,
-    }
-    options.update(settings)
-    return VideoProducer(
-        lambda: MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0),
-        s3_client,
-        ProducerSettings(**options),
-    )
-
-
 def run_collecting(
     producer: VideoProducer, prompts: list[VideoPrompt]
 ) -> tuple[dict[Any, ManifestEntry], list[Note]]:
@@ -101,21 +84,6 @@ def run_collecting(
             assert (note.entry.partition, note.entry.id) not in entries, "one entry per row"
             entries[note.entry.partition, note.entry.id] = note.entry
     return entries, notes
-
-
-@contextlib.contextmanager
-def s3_requests(s3_client: Any) -> Iterator[list[tuple[str, str, str]]]:
-    """(operation, bucket, key) of every S3 request ``s3_client`` sends inside the block."""
-    seen: list[tuple[str, str, str]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        seen.append((model.name, str(params.get("Bucket", "")), str(params.get("Key", ""))))
-
-    s3_client.meta.events.register("before-parameter-build.s3", record)
-    try:
-        yield seen
-    finally:
-        s3_client.meta.events.unregister("before-parameter-build.s3", record)
 
 
 def uploaded_files(sim: Any, account: str) -> list[dict[str, Any]]:
@@ -211,7 +179,7 @@ def test_an_s3_image_becomes_the_videos_input_uploaded_with_its_account(
     assert uploaded_files(simulator, "100001") == []
 
     # A re-run reuses the video: one HeadObject of the image, never a read of it, no upload, no create.
-    with s3_requests(s3_client) as seen:
+    with recorded_s3_requests(s3_client) as seen:
         (again,) = producer_for(simulator, s3_client, bucket, accounts={"100002": 1}).produce([prompt])
     assert again.status == "reused" and again.video_id == entry.video_id
     assert [op for op, b, _k in seen if b == upstream] == ["HeadObject"]
@@ -234,7 +202,7 @@ def test_one_s3_image_for_several_videos_is_looked_up_read_and_uploaded_once(
         VideoPrompt(id="beach", prompt="on a beach", template_id=RUN_FOR_LIFE, image=image),
         VideoPrompt(id="city", prompt="through a city", template_id=RUN_FOR_LIFE, image=image),
     ]
-    with s3_requests(s3_client) as seen:
+    with recorded_s3_requests(s3_client) as seen:
         entries = producer_for(simulator, s3_client, bucket, accounts={"100001": 1}).produce(prompts)
     assert [e.status for e in entries] == ["generated"] * 3
     assert [op for op, b, _k in seen if b == upstream] == ["HeadObject", "GetObject"]
@@ -246,7 +214,7 @@ def test_an_s3_image_over_the_limit_is_refused_unread_and_unpaid(
 ) -> None:
     s3_client.put_object(Bucket=upstream, Key="huge.png", Body=render_poster_png(64, 64, "big") + bytes(5000))
     prompt = VideoPrompt(id="big", template_id=DIVING, image=f"s3://{upstream}/huge.png")
-    with s3_requests(s3_client) as seen:
+    with recorded_s3_requests(s3_client) as seen:
         (entry,) = producer_for(simulator, s3_client, bucket, max_image_bytes=4096).produce([prompt])
     assert entry.status == "failed"
     assert entry.error is not None and entry.error.startswith(

@@ -28,8 +28,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from minimax_dagster.api.client import MiniMaxClient
-from minimax_dagster.production import ProducerSettings, VideoProducer
+from minimax_dagster.production import VideoProducer
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.scale.cluster import (
@@ -44,7 +43,6 @@ from minimax_dagster.scale.definitions import TEMPLATE_ID
 from minimax_dagster.storage import (
     Claim,
     ClaimKeeper,
-    DownloadPolicy,
     VideoKeys,
     get_json,
     read_claim,
@@ -52,6 +50,7 @@ from minimax_dagster.storage import (
     try_claim,
     video_key,
 )
+from minimax_dagster_tests.producer_support import producer_for
 from minimax_dagster_tests.s3_support import recorded_s3_calls
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
@@ -82,23 +81,6 @@ def claim_body(**fields: Any) -> Claim:
     }
     base.update(fields)
     return Claim(**base)
-
-
-def producer_for(sim: Any, s3_client: Any, bucket: str, **settings: Any) -> VideoProducer:
-    options: dict[str, Any] = {
-        "bucket": bucket,
-        "prefix": "minimax",
-        "policy": DownloadPolicy(allowed_hosts=(sim.origin,)),
-        "accounts": dict(sim.config.accounts),
-        "generation_deadline": 60.0,
-        "claim_poll": 0.1,
-    }
-    options.update(settings)
-
-    def client() -> MiniMaxClient:
-        return MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0)
-
-    return VideoProducer(client, s3_client, ProducerSettings(**options))
 
 
 def prompts(texts: list[str], prefix: str = "p") -> list[VideoPrompt]:

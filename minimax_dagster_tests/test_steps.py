@@ -36,6 +36,7 @@ from minimax_dagster.storage import (
     video_key,
     write_job_record,
 )
+from minimax_dagster_tests.s3_support import recorded_s3_requests
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
 PREFIX = "minimax"
@@ -116,21 +117,6 @@ def planned(text: str, *, row: str = "p1", partition: str | None = None) -> Plan
 
 def pool_of(bench: Bench) -> AccountPool:
     return AccountPool(bench.settings.accounts)
-
-
-@contextlib.contextmanager
-def s3_requests(s3_client: Any) -> Iterator[list[tuple[str, str]]]:
-    """(operation, key) of every S3 request ``s3_client`` sends inside the block, in order."""
-    seen: list[tuple[str, str]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        seen.append((model.name, str(params.get("Key") or params.get("Prefix") or "")))
-
-    s3_client.meta.events.register("before-parameter-build.s3", record)
-    try:
-        yield seen
-    finally:
-        s3_client.meta.events.unregister("before-parameter-build.s3", record)
 
 
 def dead_claim(host: str) -> Claim:
@@ -303,10 +289,10 @@ def test_a_new_video_costs_nine_s3_requests_and_records_its_job_before_the_downl
 ) -> None:
     video = planned("A paper boat on a pond")
     keys = video.keys
-    with s3_requests(s3_client) as seen:
+    with recorded_s3_requests(s3_client) as seen:
         entry = bench.steps.produce(video, pool_of(bench))
     assert entry.status == "generated" and bench.sim.counters()["creates"] == 1
-    assert seen == [
+    assert [(op, key) for op, _bucket, key in seen] == [
         ("PutObject", keys.claim),  # claim
         ("GetObject", keys.sidecar),  # reuse: no sidecar, so no HEAD of the video
         ("GetObject", keys.job),  # no job record: create

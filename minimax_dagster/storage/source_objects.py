@@ -14,7 +14,9 @@ This module knows S3 only (through a boto3 client passed in).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -142,12 +144,8 @@ def head_source_object(
     cannot read s3://imgs/a.png: it is 3 bytes, over the limit of 2 bytes; use a smaller object
     """
     uri = f"s3://{bucket}/{key}"
-    try:
+    with _named_errors(uri):
         head = s3_client.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        raise _client_error(uri, exc) from None
-    except BotoCoreError as exc:
-        raise SourceObjectError(uri, f"{type(exc).__name__}: {exc}") from None
     found = SourceObject(
         bucket, key, etag=str(head.get("ETag", "")).strip('"'), size=int(head["ContentLength"])
     )
@@ -173,12 +171,8 @@ def read_source_object(s3_client: S3Client, source: SourceObject, *, max_bytes: 
     ...     read_source_object(s3, found, max_bytes=10)
     b'abc'
     """
-    try:
+    with _named_errors(source.uri):
         response = s3_client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=f'"{source.etag}"')
-    except ClientError as exc:
-        raise _client_error(source.uri, exc) from None
-    except BotoCoreError as exc:
-        raise SourceObjectError(source.uri, f"{type(exc).__name__}: {exc}") from None
     body = response["Body"]
     try:
         announced = response.get("ContentLength")
@@ -206,6 +200,17 @@ def read_source_object(s3_client: S3Client, source: SourceObject, *, max_bytes: 
 def _too_large(uri: str, size: int | None, max_bytes: int) -> SourceObjectTooLarge:
     what = f"it is {size} bytes" if size is not None else "its body runs on"
     return SourceObjectTooLarge(uri, f"{what}, over the limit of {max_bytes} bytes; use a smaller object")
+
+
+@contextlib.contextmanager
+def _named_errors(uri: str) -> Iterator[None]:
+    """Turn boto3's errors inside the block into :class:`SourceObjectError` s naming ``uri`` and the fix."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _client_error(uri, exc) from None
+    except BotoCoreError as exc:
+        raise SourceObjectError(uri, f"{type(exc).__name__}: {exc}") from None
 
 
 def _client_error(uri: str, exc: ClientError) -> SourceObjectError:
