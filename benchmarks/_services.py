@@ -171,7 +171,7 @@ class Services:
 
     def producer(self, s3: Any) -> Any:
         """A ``VideoProducer`` on these services, configured as the Dagster asset configures it."""
-        from minimax_dagster.production.producer import ProducerSettings, VideoProducer
+        from minimax_dagster.production import ProducerSettings, VideoProducer
         from minimax_dagster.resources import AccountConfig, MiniMaxResource
 
         resource = MiniMaxResource(

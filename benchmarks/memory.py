@@ -56,7 +56,7 @@ def child(base_url: str, origin: str, endpoint: str, bucket: str) -> dict[str, f
     import requests
 
     from minimax_dagster.api.client import MiniMaxClient
-    from minimax_dagster.production.producer import ProducerSettings
+    from minimax_dagster.production import ProducerSettings
     from minimax_dagster.resources import MiniMaxResource
     from minimax_dagster.storage import s3_client_config, upload_from_url
 

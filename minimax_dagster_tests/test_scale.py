@@ -14,7 +14,6 @@ them these tests fail naming the service (skipped outside CI only, never with CI
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -29,9 +28,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.production import VideoProducer
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.production.producer import ProducerSettings, SharedAccountPool, VideoProducer
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.scale.cluster import (
     BackfillReport,
@@ -45,7 +43,6 @@ from minimax_dagster.scale.definitions import TEMPLATE_ID
 from minimax_dagster.storage import (
     Claim,
     ClaimKeeper,
-    DownloadPolicy,
     VideoKeys,
     get_json,
     read_claim,
@@ -53,6 +50,8 @@ from minimax_dagster.storage import (
     try_claim,
     video_key,
 )
+from minimax_dagster_tests.producer_support import producer_for
+from minimax_dagster_tests.s3_support import recorded_s3_calls
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
 
@@ -82,23 +81,6 @@ def claim_body(**fields: Any) -> Claim:
     }
     base.update(fields)
     return Claim(**base)
-
-
-def producer_for(sim: Any, s3_client: Any, bucket: str, **settings: Any) -> VideoProducer:
-    options: dict[str, Any] = {
-        "bucket": bucket,
-        "prefix": "minimax",
-        "policy": DownloadPolicy(allowed_hosts=(sim.origin,)),
-        "accounts": dict(sim.config.accounts),
-        "generation_deadline": 60.0,
-        "claim_poll": 0.1,
-    }
-    options.update(settings)
-
-    def client() -> MiniMaxClient:
-        return MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0)
-
-    return VideoProducer(client, s3_client, ProducerSettings(**options))
 
 
 def prompts(texts: list[str], prefix: str = "p") -> list[VideoPrompt]:
@@ -198,79 +180,6 @@ def test_slots_are_a_semaphore_and_dead_holders_slots_are_taken_over(s3_client: 
     finally:
         a.close()
         b.close()
-
-
-def slot_keys(s3_client: Any, bucket: str) -> dict[str, str]:
-    """Key -> ETag of every slot claim in the bucket."""
-    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix="minimax/_slots/")
-    return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
-
-
-def blocked_acquire(pool: SharedAccountPool, pinned: str | None = None) -> tuple[threading.Thread, list[Any]]:
-    """Start a thread blocked in ``pool.acquire(pinned)``; returns it with the list its result lands in."""
-    got: list[Any] = []
-    before = pool.waiting
-    thread = threading.Thread(target=lambda: got.append(pool.acquire(pinned, timeout=30)))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while pool.waiting <= before:
-        assert time.monotonic() < deadline, "the thread never blocked"
-        time.sleep(0.01)
-    return thread, got
-
-
-@contextlib.contextmanager
-def recorded_s3_calls(s3_client: Any) -> Iterator[list[str]]:
-    """Names of the S3 operations ``s3_client`` sends inside the block, in order."""
-    calls: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    s3_client.meta.events.register("before-call.s3", record)
-    try:
-        yield calls
-    finally:
-        s3_client.meta.events.unregister("before-call.s3", record)
-
-
-def test_a_slot_given_back_is_handed_to_a_waiting_thread_with_its_claim(s3_client: Any, bucket: str) -> None:
-    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
-    pool = SharedAccountPool({"acc": 1}, keeper=keeper, prefix="minimax/_slots", poll=0.2)
-    try:
-        assert pool.acquire() == "acc"
-        claimed = slot_keys(s3_client, bucket)
-        assert list(claimed) == ["minimax/_slots/acc/0.json"]
-        waiter, got = blocked_acquire(pool)
-        with recorded_s3_calls(s3_client) as calls:
-            pool.release("acc")
-            waiter.join(timeout=10)
-        assert got == ["acc"]
-        assert calls == [], "the claim changed hands inside the process: no delete, list or create in S3"
-        assert slot_keys(s3_client, bucket) == claimed and keeper.held() == list(claimed)
-        pool.release("acc")  # nobody waits now: the claim is deleted
-        assert slot_keys(s3_client, bucket) == {} and keeper.held() == []
-    finally:
-        pool.close()
-        keeper.close()
-
-
-def test_a_slot_is_not_parked_for_a_thread_pinned_to_another_account(s3_client: Any, bucket: str) -> None:
-    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
-    pool = SharedAccountPool({"a": 1, "b": 1}, keeper=keeper, prefix="minimax/_slots", poll=0.2)
-    try:
-        assert {pool.acquire("a"), pool.acquire("b")} == {"a", "b"}
-        waiter, got = blocked_acquire(pool, "b")
-        pool.release("a")  # the waiter cannot use account a: its claim goes back to S3 at once
-        assert list(slot_keys(s3_client, bucket)) == ["minimax/_slots/b/0.json"]
-        pool.release("b")
-        waiter.join(timeout=10)
-        assert got == ["b"] and list(slot_keys(s3_client, bucket)) == ["minimax/_slots/b/0.json"]
-        pool.release("b")
-        assert slot_keys(s3_client, bucket) == {}
-    finally:
-        pool.close()
-        keeper.close()
 
 
 def test_a_producer_makes_few_s3_requests_per_new_video(simulator: Any, s3_client: Any, bucket: str) -> None:

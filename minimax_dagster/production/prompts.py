@@ -18,24 +18,28 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from minimax_dagster.api.models import MAX_PROMPT_CHARS, MAX_REPLY_CHARS, TemplateDetail
+from minimax_dagster.storage.source_objects import parse_s3_uri
 
 MAX_ID_CHARS = 200
 MAX_REPORTED_ERRORS = 50
 _FILE_ID = re.compile(r"^user:[^\s]+-minimax:[^\s]+-file:[^\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+ImageKind = Literal["none", "file_id", "url", "s3", "path"]
+
 
 class VideoPrompt(BaseModel):
     """One video to make.
 
-    ``image`` is a local file path, an http(s) URL, or the fileID of an image already uploaded (then
-    ``oss_path`` must come with it). ``id`` is stable across runs; when a row has none, it is derived from the
-    row's content.
+    ``image`` is a local file path, an http(s) URL, an ``s3://bucket/key`` object (an upstream asset's image),
+    or the fileID of an image already uploaded (then ``oss_path`` must come with it). ``id`` is stable across
+    runs; when a row has none, it is derived from the row's content. ``id`` is unique within a ``partition``:
+    two rows with the same id in different partitions are different rows.
 
     >>> VideoPrompt(id="fox", prompt="A fox", template_id="1").image_kind
     'none'
@@ -48,7 +52,9 @@ class VideoPrompt(BaseModel):
     template_id: str | None = Field(
         None, alias="templateId", description="Agent template; default from the asset."
     )
-    image: str | None = Field(None, description="Local path, http(s) URL or fileID of the input image.")
+    image: str | None = Field(
+        None, description="Local path, http(s) URL, s3://bucket/key or fileID of the input image."
+    )
     oss_path: str | None = Field(None, alias="ossPath", description="ossPath of an uploaded fileID.")
     reply_ref: str | None = Field(None, alias="replyRef", max_length=MAX_REPLY_CHARS)
     account: str | None = Field(None, description="Pin this row to one MiniMax account.")
@@ -79,27 +85,30 @@ class VideoPrompt(BaseModel):
         return value
 
     @property
-    def image_kind(self) -> str:
-        """``none``, ``file_id``, ``url`` or ``path``."""
+    def image_kind(self) -> ImageKind:
+        """``none``, ``file_id``, ``url``, ``s3`` or ``path``.
+
+        >>> VideoPrompt(id="a", template_id="1", image="s3://imgs/faces/ada.png").image_kind
+        's3'
+        """
         if not self.image:
             return "none"
         if _FILE_ID.match(self.image):
             return "file_id"
         if self.image.startswith(("http://", "https://")):
             return "url"
+        if self.image[:5].lower() == "s3://":
+            return "s3"
         return "path"
 
-    def file_ref(self) -> str | None:
-        """What identifies the input image in the video's deterministic key.
+    @property
+    def label(self) -> str:
+        """How log lines name the row: ``partition/id`` when it has a partition, else its id.
 
-        Local files are identified by their content hash, so a renamed file keeps its videos.
+        >>> VideoPrompt(id="fox", template_id="1", partition="2024-05-01").label
+        '2024-05-01/fox'
         """
-        kind = self.image_kind
-        if kind == "none":
-            return None
-        if kind == "path":
-            return "sha256:" + hashlib.sha256(Path(self.image or "").read_bytes()).hexdigest()
-        return f"{kind}:{self.image}"
+        return f"{self.partition}/{self.id}" if self.partition else self.id
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,7 @@ def validate_prompt_rows(
     """
     out: list[VideoPrompt] = []
     errors: list[RowError] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str | None, str], int] = {}
     total = 0
     for index, row in enumerate(rows):
         total += 1
@@ -223,12 +232,24 @@ def validate_prompt_rows(
                 errors.append(RowError(index, row_id, field, _friendly(err)))
             continue
         problems = _check_against_template(item, templates)
-        if item.id in seen:
-            problems.append(("id", f"duplicate of row {seen[item.id]}; ids must be unique"))
+        if (item.partition, item.id) in seen:
+            problems.append(
+                ("id", f"duplicate of row {seen[item.partition, item.id]}; ids must be unique in a partition")
+            )
         else:
-            seen[item.id] = index
+            seen[item.partition, item.id] = index
         if item.image_kind == "path" and not Path(item.image or "").is_file():
-            problems.append(("image", f"file {item.image!r} not found; give an existing path, URL or fileID"))
+            problems.append(
+                (
+                    "image",
+                    f"file {item.image!r} not found; give an existing path, URL, s3://bucket/key or fileID",
+                )
+            )
+        if item.image_kind == "s3":
+            try:
+                parse_s3_uri(item.image or "")
+            except ValueError as exc:
+                problems.append(("image", str(exc)))
         if item.image_kind == "file_id" and not item.oss_path:
             problems.append(
                 ("oss_path", "required with a fileID image; pass the ossPath returned by POST files")
@@ -273,7 +294,8 @@ def _friendly(err: Any) -> str:
         return f"too long ({len(str(err.get('input', '')))} characters, at most {ctx.get('max_length')}); shorten it"
     if kind == "extra_forbidden":
         return (
-            "unknown field; allowed: id, prompt, template_id, image, oss_path, reply_ref, account, metadata"
+            "unknown field; allowed: id, prompt, template_id, image, oss_path, reply_ref, account, partition, "
+            "metadata"
         )
     if kind in ("string_type", "string_too_short"):
         return f"{err.get('msg', 'invalid')}; give non-empty text"

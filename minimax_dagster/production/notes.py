@@ -1,0 +1,108 @@
+"""Notes: what the producer reports (log lines and finished entries), and how stream events are worded.
+
+Worker threads put notes on a :class:`NoteQueue`; the producer's run loop hands them to the caller on the
+caller's thread, so a Dagster step logs them in order from its own thread.
+
+>>> notes = NoteQueue()
+>>> notes.say(VideoPrompt(id="fox", template_id="1", partition="2024-05-01"), "created v1")
+>>> note = notes.get(timeout=1)
+>>> note.message, note.partition, note.prompt_id
+('[2024-05-01/fox] created v1', '2024-05-01', 'fox')
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+
+from minimax_dagster.api.models import StreamEvent
+from minimax_dagster.production.manifest import ManifestEntry
+from minimax_dagster.production.prompts import VideoPrompt
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the producer reports: a log line (``level`` + ``message``) or a finished ``entry``.
+
+    ``prompt_id`` and ``partition`` name the prompt it is about (the row's id is unique within its partition).
+
+    >>> Note(message="[fox] finished", prompt_id="fox").level
+    'info'
+    """
+
+    level: str = "info"
+    message: str | None = None
+    entry: ManifestEntry | None = None
+    event: StreamEvent | None = None
+    prompt_id: str | None = None
+    partition: str | None = None
+
+
+def describe_event(event: StreamEvent) -> tuple[str, str]:
+    """``(level, text)`` of the log line for one stream event.
+
+    Heartbeats, "connected" and the progress lines that restate their neighbours ("...: processing" after
+    "Generating ...", "agent finished" before "finished") are debug; errors are warnings; the rest is info.
+
+    >>> describe_event(StreamEvent.model_validate({"status": "created", "videoId": "v1"}))
+    ('info', 'created v1')
+    """
+    if event.is_heartbeat:
+        return "debug", "heartbeat"
+    if event.status == "created":
+        return "info", f"created {event.video_id}"
+    if event.status == "connected":
+        return "debug", "connected"
+    if event.status == "finished":
+        return "info", "finished"
+    text = event.progress_text
+    level = "warning" if event.is_error else "info"
+    if event.is_error:
+        text = f"error {event.err_code}: {event.err_msg or text}"
+    elif text is not None and (text.endswith(": processing") or text == "agent finished"):
+        level = "debug"  # restates the line before ("Generating ...") or after ("finished")
+    return level, text or f"{event.status} (type {event.type})"
+
+
+class NoteQueue:
+    """The notes of one run, put by worker threads and taken by the run loop (thread-safe).
+
+    >>> notes = NoteQueue()
+    >>> notes.finished(VideoPrompt(id="a", template_id="1"), ManifestEntry(id="a", template_id="1", status="reused"))
+    >>> notes.get(timeout=1).entry.status
+    'reused'
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Note] = queue.Queue()
+
+    def say(
+        self, prompt: VideoPrompt, message: str, level: str = "info", event: StreamEvent | None = None
+    ) -> None:
+        """A log line about ``prompt``, prefixed with its :attr:`~VideoPrompt.label`."""
+        self._queue.put(
+            Note(
+                level=level,
+                message=f"[{prompt.label}] {message}",
+                event=event,
+                prompt_id=prompt.id,
+                partition=prompt.partition,
+            )
+        )
+
+    def event(self, prompt: VideoPrompt, event: StreamEvent) -> None:
+        """The log line of one stream event (see :func:`describe_event`), carrying the event."""
+        level, text = describe_event(event)
+        self.say(prompt, text, level, event)
+
+    def finished(self, prompt: VideoPrompt, entry: ManifestEntry) -> None:
+        """The one entry of ``prompt``."""
+        self._queue.put(Note(entry=entry, prompt_id=prompt.id, partition=prompt.partition))
+
+    def get(self, timeout: float) -> Note:
+        """The next note; ``queue.Empty`` when none comes within ``timeout`` seconds."""
+        return self._queue.get(timeout=timeout)
+
+    def empty(self) -> bool:
+        """Whether no note is waiting."""
+        return self._queue.empty()

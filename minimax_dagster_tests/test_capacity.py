@@ -1,0 +1,210 @@
+"""The account pools: slots counted in this process (``AccountPool``) and leased in moto's S3 server so that
+several processes stay within maxJobs together (``SharedAccountPool``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from minimax_dagster.production.capacity import AccountPool, NoUsableAccount, SharedAccountPool, account_pool
+from minimax_dagster.production.settings import ProducerSettings
+from minimax_dagster.storage import Claim, ClaimKeeper, DownloadPolicy
+from minimax_dagster_tests.s3_support import recorded_s3_calls
+
+SLOTS = "minimax/_slots"
+
+
+def slot_keys(s3_client: Any, bucket: str) -> dict[str, str]:
+    """Key -> ETag of every slot claim in the bucket."""
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{SLOTS}/")
+    return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
+
+
+def blocked_acquire(pool: AccountPool, pinned: str | None = None) -> tuple[threading.Thread, list[Any]]:
+    """Start a thread blocked in ``pool.acquire(pinned)``; returns it with the list its result lands in."""
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(pool.acquire(pinned, timeout=30)), daemon=True)
+    if isinstance(pool, SharedAccountPool):
+        before = pool.waiting
+        thread.start()
+        deadline = time.monotonic() + 10
+        while pool.waiting <= before:
+            assert time.monotonic() < deadline, "the thread never blocked"
+            time.sleep(0.01)
+    else:
+        thread.start()
+    return thread, got
+
+
+@pytest.fixture
+def keepers(s3_client: Any, bucket: str) -> Iterator[list[ClaimKeeper]]:
+    """Two claim keepers on the bucket: two processes as far as S3 can tell (distinct owners)."""
+    made = [ClaimKeeper(s3_client, bucket, ttl=60), ClaimKeeper(s3_client, bucket, ttl=60)]
+    yield made
+    for keeper in made:
+        keeper.close()
+
+
+# ------------------------------------------------------------------------------------------------ AccountPool
+
+
+def test_the_account_with_most_free_slots_is_taken_first() -> None:
+    pool = AccountPool({"a": 1, "b": 2})
+    assert [pool.acquire(), pool.acquire(), pool.acquire()] == ["b", "a", "b"]
+    with pytest.raises(TimeoutError, match="no free generation slot"):
+        pool.acquire(timeout=0)
+    pool.release("a")
+    assert pool.acquire("a", timeout=0) == "a"
+
+
+def test_acquire_waits_until_a_slot_is_given_back() -> None:
+    pool = AccountPool({"a": 1})
+    assert pool.acquire() == "a"
+    waiter, got = blocked_acquire(pool)
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive() and got == [], "no slot is free: the thread waits"
+    pool.release("a")
+    waiter.join(timeout=10)
+    assert got == ["a"]
+
+
+def test_a_disabled_account_is_skipped_and_the_last_one_fails_naming_the_reasons() -> None:
+    pool = AccountPool({"a": 2, "b": 1})
+    pool.disable("a", "HTTP 412 out of credits")
+    assert pool.acquire() == "b"
+    pool.release("b")
+    with pytest.raises(NoUsableAccount, match=r"for account a .*a: HTTP 412 out of credits"):
+        pool.acquire("a")
+    pool.disable("b", "HTTP 596 on hold")
+    with pytest.raises(
+        NoUsableAccount, match=r"any account .*a: HTTP 412 out of credits; b: HTTP 596 on hold"
+    ):
+        pool.acquire()
+
+
+def test_without_known_accounts_every_prompt_shares_the_default_capacity() -> None:
+    pool = AccountPool(None, default_capacity=2)
+    assert pool.acquire("pinned-1") == "pinned-1", "a pinned account is handed back as asked"
+    assert pool.acquire() is None, "None: the API chooses the account"
+    with pytest.raises(TimeoutError):
+        pool.acquire("pinned-2", timeout=0)
+    pool.release("pinned-1")
+    assert pool.acquire("pinned-2", timeout=0) == "pinned-2"
+
+
+def test_a_pin_to_an_unconfigured_account_fails_clearly() -> None:
+    with pytest.raises(NoUsableAccount, match="for account zzz"):
+        AccountPool({"a": 1}).acquire("zzz")
+
+
+def test_the_settings_choose_the_pool(s3_client: Any, bucket: str) -> None:
+    policy = DownloadPolicy(allowed_hosts=("x.com",))
+    local = ProducerSettings(bucket=bucket, prefix="minimax", policy=policy, shared_capacity=False)
+    assert type(account_pool(local, None)) is AccountPool
+    shared = ProducerSettings(bucket=bucket, prefix="minimax", policy=policy, accounts={"a": 1})
+    with pytest.raises(ValueError, match="needs a ClaimKeeper"):
+        account_pool(shared, None)
+    keeper = ClaimKeeper(s3_client, bucket)
+    try:
+        pool = account_pool(shared, keeper)
+        assert isinstance(pool, SharedAccountPool) and pool.acquire() == "a"
+        assert list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/a/0.json"], "slots live under settings.slots"
+        pool.release("a")
+    finally:
+        keeper.close()
+
+
+# ------------------------------------------------------------------------------------------------ SharedAccountPool
+
+
+def test_two_processes_share_an_accounts_max_jobs(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    first, second = (SharedAccountPool({"acc": 1}, keeper=k, prefix=SLOTS, poll=0.05) for k in keepers)
+    assert first.acquire() == "acc"
+    with pytest.raises(TimeoutError):
+        second.acquire(timeout=0.3)  # its own count says 1 free; the account's one slot is held in S3
+    first.release("acc")
+    assert second.acquire(timeout=10) == "acc"
+    assert [c for c in slot_keys(s3_client, bucket)] == [f"{SLOTS}/acc/0.json"]
+    second.release("acc")
+    assert slot_keys(s3_client, bucket) == {}
+
+
+def test_a_slot_held_by_a_dead_process_is_taken_over(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    now = time.time()
+    dead = Claim(
+        owner="gone:1:x", host=keepers[0].host, pid=child.pid, acquired_at=now, renewed_at=now, ttl=60
+    )
+    s3_client.put_object(Bucket=bucket, Key=f"{SLOTS}/acc/0.json", Body=dead.model_dump_json())
+    pool = SharedAccountPool({"acc": 1}, keeper=keepers[0], prefix=SLOTS, poll=0.05)
+    assert pool.acquire(timeout=10) == "acc"
+    assert keepers[0].held() == [f"{SLOTS}/acc/0.json"]
+    pool.release("acc")
+
+
+def test_a_slot_given_back_is_handed_to_a_waiting_thread_with_its_claim(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    keeper = keepers[0]
+    pool = SharedAccountPool({"acc": 1}, keeper=keeper, prefix=SLOTS, poll=0.2)
+    try:
+        assert pool.acquire() == "acc"
+        claimed = slot_keys(s3_client, bucket)
+        assert list(claimed) == [f"{SLOTS}/acc/0.json"]
+        waiter, got = blocked_acquire(pool)
+        with recorded_s3_calls(s3_client) as calls:
+            pool.release("acc")
+            waiter.join(timeout=10)
+        assert got == ["acc"]
+        assert calls == [], "the claim changed hands inside the process: no delete, list or create in S3"
+        assert slot_keys(s3_client, bucket) == claimed and keeper.held() == list(claimed)
+        pool.release("acc")  # nobody waits now: the claim is deleted
+        assert slot_keys(s3_client, bucket) == {} and keeper.held() == []
+    finally:
+        pool.close()
+
+
+def test_a_slot_is_not_parked_for_a_thread_pinned_to_another_account(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    pool = SharedAccountPool({"a": 1, "b": 1}, keeper=keepers[0], prefix=SLOTS, poll=0.2)
+    try:
+        assert {pool.acquire("a"), pool.acquire("b")} == {"a", "b"}
+        waiter, got = blocked_acquire(pool, "b")
+        pool.release("a")  # the waiter cannot use account a: its claim goes back to S3 at once
+        assert list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/b/0.json"]
+        pool.release("b")
+        waiter.join(timeout=10)
+        assert got == ["b"] and list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/b/0.json"]
+        pool.release("b")
+        assert slot_keys(s3_client, bucket) == {}
+    finally:
+        pool.close()
+
+
+def test_a_disabled_accounts_slot_is_not_parked_and_close_leaves_nothing(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    pool = SharedAccountPool({"a": 1, "b": 1}, keeper=keepers[0], prefix=SLOTS, poll=0.2)
+    assert {pool.acquire(), pool.acquire()} == {"a", "b"}
+    waiter, got = blocked_acquire(pool)
+    pool.disable("a", "HTTP 412 out of credits")
+    pool.release("a")  # the waiter could take any account, but not a disabled one
+    assert list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/b/0.json"]
+    pool.release("b")
+    waiter.join(timeout=10)
+    assert got == ["b"]
+    pool.release("b")
+    pool.close()
+    assert slot_keys(s3_client, bucket) == {} and keepers[0].held() == []
