@@ -663,7 +663,7 @@ def test_upload_and_list_files(sim):
 
 
 def test_list_files_limit_defaults_to_10_newest_first(sim):
-    sim.configure(accounts={"100001": 10, "100002": 5})
+    sim.configure(accounts={"100001": 10, "100002": 5}, generation_seconds=10)  # no job ends meanwhile
     ups = [upload(sim).json() for _ in range(12)]
     opened = [
         create(sim, {"templateId": IMAGE_ONLY, "fileID": up["fileID"], "ossPath": up["ossPath"]})

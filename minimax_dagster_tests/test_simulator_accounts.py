@@ -83,7 +83,7 @@ def test_list_videos_limit_defaults_to_30_and_pages_with_last_video_id(sim):
     rest = videos(sim, account="100001", lastVideoId=page[-1]["id"]).json()  # the item's id ...
     assert [v["videoId"] for v in rest] == newest_first[30:]
     same = videos(sim, account="100001", lastVideoId=page[-1]["videoId"]).json()  # ... or its videoId (GUESS)
-    assert same == rest
+    assert [v["videoId"] for v in same] == [v["videoId"] for v in rest]  # (their percent moves meanwhile)
     small = videos(sim, account="100001", limit=4, lastVideoId=newest_first[1]).json()
     assert [v["videoId"] for v in small] == newest_first[2:6]
     assert videos(sim, account="100001", lastVideoId=newest_first[-1]).json() == []
