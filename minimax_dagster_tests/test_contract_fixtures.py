@@ -205,7 +205,9 @@ def world() -> Iterator[World]:
         ).json()
         body = {"templateId": IMAGE_ONLY, "fileID": up["fileID"], "ossPath": up["ossPath"]}
         made = read_events(
-            requests.post(f"{sim.base_url}/videos/agent-create", headers=h, json=body, stream=True)
+            requests.post(
+                f"{sim.base_url}/videos/agent-create", headers=h, json=body, stream=True, timeout=30
+            )
         )
         stream = read_events(
             requests.post(
