@@ -1,4 +1,4 @@
-"""Tests for minimax_dagster.simulator.media: the pure-Python MP4/H.264 title card and PNG poster."""
+"""Tests for minimax_dagster.simulator.media (card, png, h264, mp4): the MP4/H.264 title card and PNG poster."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from minimax_dagster.simulator import media
 from minimax_dagster.simulator.media import (
     MAX_READ_ALL_BYTES,
     VideoSpec,
+    card,
+    h264,
+    mp4,
+    png,
     read_mp4_info,
     render_poster_png,
     render_title_card_rgb,
@@ -128,11 +132,11 @@ def test_nal_units_are_well_formed() -> None:
     ],
 )
 def test_emulation_prevention(raw: bytes, escaped: bytes) -> None:
-    assert media._emulation_prevent(raw) == escaped
+    assert h264._emulation_prevent(raw) == escaped
 
 
 def test_bit_writer_exp_golomb() -> None:
-    w = media._BitWriter()
+    w = h264._BitWriter()
     for v in (0, 1, 2, 3, 25):
         w.ue(v)
     w.se(-1)
@@ -156,7 +160,7 @@ def test_same_spec_reuses_cached_head() -> None:
     assert first._head[0] is second._head[0]
     padded = render_video(VideoSpec(320, 240, 2.0, 24, "cache me", total_bytes=10**6))
     assert padded._head[0] is first._head[0]
-    assert media._encode_movie.cache_info().maxsize is not None
+    assert mp4._encode_movie.cache_info().maxsize is not None
 
 
 # ------------------------------------------------------------------------------------------ padding
@@ -343,10 +347,10 @@ def test_video_spec_validation(kwargs: dict, error: type[Exception]) -> None:
 
 
 def test_level_is_chosen_to_fit() -> None:
-    assert media._choose_level(20, 15, 24) == 13  # 320x240
-    assert media._choose_level(80, 45, 30) == 31  # 1280x720
-    assert media._choose_level(120, 68, 30) == 41  # 1920x1088
-    assert media._choose_level(240, 135, 30) == 51  # 3840x2160
+    assert h264._choose_level(20, 15, 24) == 13  # 320x240
+    assert h264._choose_level(80, 45, 30) == 31  # 1280x720
+    assert h264._choose_level(120, 68, 30) == 41  # 1920x1088
+    assert h264._choose_level(240, 135, 30) == 51  # 3840x2160
 
 
 # ---------------------------------------------------------------------------------- the title card
@@ -356,20 +360,20 @@ def test_title_card_draws_text_and_label() -> None:
     w, h = 320, 240
     rgb = render_title_card_rgb(w, h, "Hello")
     pixels = {tuple(rgb[i : i + 3]) for i in range(0, len(rgb), 3)}
-    assert pixels == {title_card_background("Hello"), media._INK_RGB, media._LABEL_RGB}
+    assert pixels == {title_card_background("Hello"), card._INK_RGB, card._LABEL_RGB}
     empty = render_title_card_rgb(w, h, "")
     assert {tuple(empty[i : i + 3]) for i in range(0, len(empty), 3)} == {
         title_card_background(""),
-        media._LABEL_RGB,
+        card._LABEL_RGB,
     }
 
 
 def test_title_card_handles_unicode_and_huge_prompts() -> None:
-    assert media._normalise_text("  café\n\tñ 日本 ") == "caf? ? ??"
+    assert card._normalise_text("  café\n\tñ 日本 ") == "caf? ? ??"
     long_prompt = "word " * 2000
     rgb = render_title_card_rgb(320, 240, long_prompt)
     assert len(rgb) == 320 * 240 * 3
-    lines, scale = media._fit_text(media._normalise_text(long_prompt), 300, 200, 4)
+    lines, scale = card._fit_text(card._normalise_text(long_prompt), 300, 200, 4)
     assert scale == 1 and lines[-1].endswith("...")
     for w, h in ((1, 1), (2, 2), (17, 9), (8192, 16)):
         assert len(render_title_card_rgb(w, h, TITLE)) == w * h * 3
@@ -426,21 +430,21 @@ def _reference_idr_nal(geo, idx, palette) -> bytes:
     """The IDR picture built by slicing every macroblock out of the raster planes, as I_PCM reads."""
     cw, ch = geo.coded_width, geo.coded_height
     if cw != geo.width or ch != geo.height:
-        pad = bytes([media._BG]) * (cw - geo.width)
+        pad = bytes([card._BG]) * (cw - geo.width)
         rows = [idx[y * geo.width : (y + 1) * geo.width] + pad for y in range(geo.height)]
-        rows.append(bytes([media._BG]) * (cw * (ch - geo.height)))
+        rows.append(bytes([card._BG]) * (cw * (ch - geo.height)))
         idx = b"".join(rows)
-    ycc = [media._rgb_to_ycbcr(c) for c in palette]
-    luma = bytes(idx).translate(media._lookup_table([c[0] for c in ycc], 16))
+    ycc = [h264._rgb_to_ycbcr(c) for c in palette]
+    luma = bytes(idx).translate(card._lookup_table([c[0] for c in ycc], 16))
     sub = b"".join(idx[y * cw : (y + 1) * cw : 2] for y in range(0, ch, 2))
-    cb = sub.translate(media._lookup_table([c[1] for c in ycc], 128))
-    cr = sub.translate(media._lookup_table([c[2] for c in ycc], 128))
+    cb = sub.translate(card._lookup_table([c[1] for c in ycc], 128))
+    cr = sub.translate(card._lookup_table([c[2] for c in ycc], 128))
     half = cw // 2
-    parts = [media._idr_slice_header()]
+    parts = [h264._idr_slice_header()]
     for mby in range(geo.mb_h):
         for mbx in range(geo.mb_w):
             if len(parts) > 1:
-                parts.append(media._PCM_MB_PREFIX)
+                parts.append(h264._PCM_MB_PREFIX)
             for r in range(16):
                 start = (mby * 16 + r) * cw + mbx * 16
                 parts.append(luma[start : start + 16])
@@ -449,33 +453,33 @@ def _reference_idr_nal(geo, idx, palette) -> bytes:
                     start = (mby * 8 + r) * half + mbx * 8
                     parts.append(plane[start : start + 8])
     parts.append(b"\x80")
-    return media._nal(3, 5, b"".join(parts))
+    return h264._nal(3, 5, b"".join(parts))
 
 
 def _reference_card_rgb(width: int, height: int, title: str) -> bytes:
-    idx = media._card_indices(width, height, title)
-    palette = media._palette(title)
+    idx = card._card_indices(width, height, title)
+    palette = card._palette(title)
     rgb = bytearray(3 * width * height)
     for channel in range(3):
-        rgb[channel::3] = idx.translate(media._lookup_table([c[channel] for c in palette], 0))
+        rgb[channel::3] = idx.translate(card._lookup_table([c[channel] for c in palette], 0))
     return bytes(rgb)
 
 
 def _reference_fit_text(text: str, area_w: int, area_h: int, max_scale: int) -> tuple[list[str], int]:
     """_fit_text without the shortcut that skips scales at which the text is too long to fit."""
     for scale in range(max_scale, 0, -1):
-        cols = (area_w + scale) // (media._ADVANCE * scale)
-        rows = (area_h + 3 * scale) // (media._LINE_PITCH * scale)
+        cols = (area_w + scale) // (card._ADVANCE * scale)
+        rows = (area_h + 3 * scale) // (card._LINE_PITCH * scale)
         if cols < 1 or rows < 1:
             continue
-        lines = media._wrap(text, cols)
+        lines = card._wrap(text, cols)
         if len(lines) <= rows:
             return lines, scale
-    cols = (area_w + 1) // media._ADVANCE
-    rows = (area_h + 3) // media._LINE_PITCH
+    cols = (area_w + 1) // card._ADVANCE
+    rows = (area_h + 3) // card._LINE_PITCH
     if cols < 1 or rows < 1:
         return [], 1
-    lines = media._wrap(text, cols, max_lines=rows)
+    lines = card._wrap(text, cols, max_lines=rows)
     return [line[:cols] for line in lines], 1
 
 
@@ -483,13 +487,13 @@ def _reference_draw_text_line(img, width, height, x, y, text, scale, ink) -> Non
     """_draw_text_line scaling every glyph pixel as it goes, without the scaled-glyph cache."""
     if not text:
         return
-    seg = {0: bytes([media._BG]) * scale, 1: bytes([ink]) * scale}
-    glyphs = [media._GLYPH_ROWS.get(ch, media._GLYPH_ROWS["?"]) for ch in text]
-    line_w = (len(text) * media._ADVANCE - 1) * scale
+    seg = {0: bytes([card._BG]) * scale, 1: bytes([ink]) * scale}
+    glyphs = [card._GLYPH_ROWS.get(ch, card._GLYPH_ROWS["?"]) for ch in text]
+    line_w = (len(text) * card._ADVANCE - 1) * scale
     x0, x1 = max(x, 0), min(x + line_w, width)
     if x0 >= x1:
         return
-    for r in range(media._GLYPH_H):
+    for r in range(card._GLYPH_H):
         pixels = b"".join([seg[b] for b in b"".join(g[r] for g in glyphs)])[x0 - x : x1 - x]
         for k in range(scale):
             yy = y + r * scale + k
@@ -509,25 +513,25 @@ def _random_titles(count: int, seed: int) -> list[str]:
 
 @pytest.mark.parametrize(("width", "height"), [*REFERENCE_SIZES, (8192, 16), (16, 1024), (33, 17)])
 def test_idr_nal_matches_reference(width: int, height: int) -> None:
-    geo = media._geometry(width, height)
+    geo = h264._geometry(width, height)
     for title in (TITLE, "word " * 300):
-        idx = media._card_indices(width, height, title)
-        palette = media._palette(title)
-        assert media._idr_nal(geo, idx, palette) == _reference_idr_nal(geo, idx, palette), title
+        idx = card._card_indices(width, height, title)
+        palette = card._palette(title)
+        assert h264._idr_nal(geo, idx, palette) == _reference_idr_nal(geo, idx, palette), title
     # Noise over a 256-colour palette gives (nearly) every sample its own value, so any sample out of
     # place shows, which a mostly flat card might hide.
     rnd = random.Random(width * 10_000 + height)
     noise = rnd.randbytes(width * height)
     palette = tuple(tuple(rnd.randbytes(3)) for _ in range(256))
-    assert media._idr_nal(geo, noise, palette) == _reference_idr_nal(geo, noise, palette)
+    assert h264._idr_nal(geo, noise, palette) == _reference_idr_nal(geo, noise, palette)
 
 
 @pytest.mark.parametrize("mbs", [1, 99, 3600, 8160, 139264])
 def test_p_skip_samples_match_the_bit_writer(mbs: int) -> None:
-    samples = media._p_skip_samples(mbs)
-    assert len(samples) == media._MAX_FRAME_NUM
+    samples = h264._p_skip_samples(mbs)
+    assert len(samples) == h264._MAX_FRAME_NUM
     for frame_num, sample in enumerate(samples):
-        nal = media._nal(2, 1, media._p_skip_rbsp(mbs, frame_num))
+        nal = h264._nal(2, 1, h264._p_skip_rbsp(mbs, frame_num))
         assert sample == struct.pack(">I", len(nal)) + nal, frame_num
 
 
@@ -542,14 +546,12 @@ def test_p_skip_samples_match_the_bit_writer(mbs: int) -> None:
 )
 def test_movie_frames_match_reference(spec: VideoSpec) -> None:
     data = render_video(spec).read_all()
-    geo = media._geometry(spec.width, spec.height)
+    geo = h264._geometry(spec.width, spec.height)
     idr = _reference_idr_nal(
-        geo, media._card_indices(spec.width, spec.height, spec.title), media._palette(spec.title)
+        geo, card._card_indices(spec.width, spec.height, spec.title), card._palette(spec.title)
     )
     frames = expected_frames(spec)
-    p_nals = [
-        media._nal(2, 1, media._p_skip_rbsp(geo.mbs, n % media._MAX_FRAME_NUM)) for n in range(1, frames)
-    ]
+    p_nals = [h264._nal(2, 1, h264._p_skip_rbsp(geo.mbs, n % h264._MAX_FRAME_NUM)) for n in range(1, frames)]
     assert nal_units(data) == [idr, *p_nals]
 
 
@@ -566,9 +568,9 @@ def test_title_card_and_poster_match_reference(width: int, height: int) -> None:
 def test_fit_text_matches_reference() -> None:
     areas = [(300, 200, 4), (1160, 600, 12), (640, 980, 12), (60, 30, 2), (5, 7, 1), (4, 100, 3), (100, 6, 5)]
     for i, title in enumerate(_random_titles(300, seed=1)):
-        text = media._normalise_text(title)
+        text = card._normalise_text(title)
         area_w, area_h, max_scale = areas[i % len(areas)]
-        assert media._fit_text(text, area_w, area_h, max_scale) == _reference_fit_text(
+        assert card._fit_text(text, area_w, area_h, max_scale) == _reference_fit_text(
             text, area_w, area_h, max_scale
         ), (text, area_w, area_h)
 
@@ -578,12 +580,12 @@ def test_fit_text_keeps_text_that_fills_every_line(scale: int) -> None:
     # rows words of exactly cols letters: rows * (cols + 1) - 1 characters, which just fit.
     for cols in range(1, 12):
         for rows in range(1, 5):
-            area_w = media._ADVANCE * scale * cols - scale
-            area_h = media._LINE_PITCH * scale * rows - 3 * scale
+            area_w = card._ADVANCE * scale * cols - scale
+            area_h = card._LINE_PITCH * scale * rows - 3 * scale
             text = " ".join(chr(ord("a") + i) * cols for i in range(rows))
-            assert media._fit_text(text, area_w, area_h, scale) == (text.split(), scale)
+            assert card._fit_text(text, area_w, area_h, scale) == (text.split(), scale)
             longer = text + "z"
-            assert media._fit_text(longer, area_w, area_h, scale) == _reference_fit_text(
+            assert card._fit_text(longer, area_w, area_h, scale) == _reference_fit_text(
                 longer, area_w, area_h, scale
             )
 
@@ -594,18 +596,19 @@ def test_card_indices_match_reference(monkeypatch: pytest.MonkeyPatch) -> None:
         (*sizes[i % len(sizes)], title)
         for i, title in enumerate(_random_titles(120, seed=2) + REFERENCE_TITLES)
     ]
-    fast = [bytes(media._card_indices(w, h, title)) for w, h, title in cases]
-    monkeypatch.setattr(media, "_fit_text", _reference_fit_text)
-    monkeypatch.setattr(media, "_draw_text_line", _reference_draw_text_line)
-    assert fast == [bytes(media._card_indices(w, h, title)) for w, h, title in cases]
+    fast = [bytes(card._card_indices(w, h, title)) for w, h, title in cases]
+    monkeypatch.setattr(card, "_fit_text", _reference_fit_text)
+    monkeypatch.setattr(card, "_draw_text_line", _reference_draw_text_line)
+    assert fast == [bytes(card._card_indices(w, h, title)) for w, h, title in cases]
 
 
 # ---------------------------------------------------------------------------- docstring examples
 
 
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(media, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 10
+@pytest.mark.parametrize("module", [media, card, png, h264, mp4], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 1
     assert result.failed == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -91,7 +92,10 @@ def get_video(sim: MiniMaxSimulator, video_id: str) -> requests.Response:
     return requests.get(f"{sim.base_url}/videos/{video_id}", headers=auth(sim), timeout=10)
 
 
-def upload(sim: MiniMaxSimulator, data: bytes = PNG, ctype: str = "image/png", account: str | None = None):
+def upload(
+    sim: MiniMaxSimulator, data: bytes = PNG, ctype: str = "image/png", account: str | None = "100001"
+):
+    """POST files to ``account`` (None: no account parameter, which several accounts make a 400)."""
     params = {"account": account} if account else None
     return requests.post(
         f"{sim.base_url}/files",
@@ -120,13 +124,22 @@ def wait_final(sim: MiniMaxSimulator, video_id: str, timeout: float = 10.0) -> d
     return wait_for(final, timeout)
 
 
-def assert_error(resp: requests.Response, status: int, *words: str, code: bool = True) -> dict[str, Any]:
+def documented_code(resp: requests.Response) -> bool:
+    """Whether the error body carries "code": not on agent-create's 400/401/404 (seed page), else yes (pages)."""
+    is_create = resp.request.method == "POST" and resp.url.rstrip("/").endswith("/videos/agent-create")
+    return not (is_create and resp.status_code in (400, 401, 404))
+
+
+def assert_error(resp: requests.Response, status: int, *words: str) -> dict[str, Any]:
+    """An error answer with this status, the documented body (with or without "code") naming ``words``."""
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["Content-Type"].startswith("application/json")
     body = resp.json()
     assert isinstance(body["error"], str) and body["error"]
-    if code:
-        assert body["code"] == status
+    if documented_code(resp):
+        assert body["code"] == status, body
+    else:
+        assert set(body) == {"error"}, body
     for word in words:
         assert word.lower() in body["error"].lower(), body
     return body
@@ -141,6 +154,7 @@ def assert_error(resp: requests.Response, status: int, *words: str, code: bool =
         ("POST", "videos/agent-create"),
         ("GET", "videos/agent-templates"),
         ("GET", "videos/user:1234-minimax:100001-video:1"),
+        ("GET", "videos/"),
         ("POST", "files"),
         ("GET", "files"),
         ("GET", "accounts"),
@@ -153,7 +167,10 @@ def test_every_endpoint_requires_the_bearer_token(sim, method, path, token):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     resp = requests.request(method, f"{sim.base_url}/{path}", headers=headers, timeout=10)
     assert resp.status_code == 401
-    assert resp.json() == {"error": "Unauthorized"}
+    if path == "videos/agent-create":
+        assert resp.json() == {"error": "Unauthorized"}  # doc: the seed page's 401
+    else:
+        assert resp.json() == {"error": "Unauthorized", "code": 401}  # doc: the other pages' 401
 
 
 def test_unauthorized_create_is_counted(sim):
@@ -410,7 +427,7 @@ def test_capacity_per_account_and_retry_after(sim):
     assert by_account["100002"]["executing"] == 3 and by_account["100002"]["available"] == 2
     assert len(avail["executing"]) == 8
     item = avail["executing"][0]
-    assert set(item) >= {"videoId", "started", "elapsed", "replyUrl", "replyRef"}
+    assert set(item) == {"videoId", "started", "elapsed"}  # no replyUrl/replyRef given: left out (GUESS)
     c = sim.counters()
     assert c["max_concurrent_by_account"] == {"100001": 5, "100002": 3} and c["max_concurrent_total"] == 8
     assert c["rejected_by_status"] == {"429": 1}
@@ -494,7 +511,7 @@ def test_get_video_reports_progress_then_completion(sim):
 
 def test_unknown_routes_and_methods_answer_json(sim):
     resp = requests.get(f"{sim.base_url}/no/such/endpoint", headers=auth(sim), timeout=5)
-    assert resp.status_code == 404 and resp.json() == {"error": "Not found."}
+    assert resp.status_code == 404 and resp.json() == {"error": "Not found.", "code": 404}
     resp = requests.delete(f"{sim.base_url}/accounts", headers=auth(sim), timeout=5)
     assert resp.status_code == 405 and "error" in resp.json()
     assert create(sim, {"templateId": TEXT_OPT}).status_code == 200
@@ -504,15 +521,18 @@ def test_unknown_routes_and_methods_answer_json(sim):
 
 def test_unknown_video_is_404(sim):
     resp = get_video(sim, "user:1234-minimax:100001-video:42")
-    assert resp.status_code == 404 and resp.json() == {"error": "Not found."}
+    assert resp.status_code == 404 and resp.json() == {"error": "Not found.", "code": 404}  # doc
 
 
 # ---- agent-templates -----------------------------------------------------------------------------------------
 
 
+ONE = {"account": "100001"}
+
+
 def test_templates_list_and_paging(sim):
     url = f"{sim.base_url}/videos/agent-templates"
-    body = requests.get(url, headers=auth(sim), timeout=5).json()
+    body = requests.get(url, headers=auth(sim), params=ONE, timeout=5).json()
     assert len(body["videoList"]) == len(TEMPLATES) >= 12 and body["hasNext"] is False
     item = body["videoList"][0]
     assert set(item) >= {"id", "createTime", "videoAsset", "like", "author", "cardType", "tabID"}
@@ -534,11 +554,14 @@ def test_templates_list_and_paging(sim):
         "aspectRatio",
         "tags",
     }
-    assert asset["agentTemplateID"] == item["id"] and isinstance(asset["tags"], list)
+    assert asset["agentTemplateID"] == item["id"] and asset["id"] != item["id"]  # doc: distinct ids
+    assert isinstance(asset["resolution"], int) and item["tabID"] == "template"  # doc: a number, a string
+    assert all(set(tag) == {"type", "tagIcon", "tagText"} for tag in asset["tags"]) and asset["tags"]
+    assert set(item["like"]) == {"likes", "likeStatus"}
     # paging with limit + lastId
     seen, last = [], None
     while True:
-        params = {"limit": 4, **({"lastId": last} if last else {})}
+        params = {**ONE, "limit": 4, **({"lastId": last} if last else {})}
         page = requests.get(url, headers=auth(sim), params=params, timeout=5).json()
         assert len(page["videoList"]) <= 4
         seen += [v["id"] for v in page["videoList"]]
@@ -546,8 +569,16 @@ def test_templates_list_and_paging(sim):
             break
         last = page["videoList"][-1]["id"]
     assert seen == [t.template_id for t in TEMPLATES]
-    assert_error(requests.get(url, headers=auth(sim), params={"limit": "0"}, timeout=5), 400, "limit")
-    assert_error(requests.get(url, headers=auth(sim), params={"lastId": "nope"}, timeout=5), 400, "lastId")
+    assert_error(requests.get(url, headers=auth(sim), params={**ONE, "limit": "0"}, timeout=5), 400, "limit")
+    assert_error(
+        requests.get(url, headers=auth(sim), params={**ONE, "lastId": "nope"}, timeout=5), 400, "lastId"
+    )
+    # doc: account is required when several accounts are configured, also for a template's detail
+    assert_error(requests.get(url, headers=auth(sim), timeout=5), 400, "account", "required")
+    assert_error(requests.get(url, headers=auth(sim), params={"templateId": TEXT}, timeout=5), 400, "account")
+    assert_error(
+        requests.get(url, headers=auth(sim), params={"account": "9"}, timeout=5), 400, "account", "9"
+    )
     # the preview video and cover exist on the CDN
     assert requests.get(asset["coverURL"], timeout=10).headers["Content-Type"] == "image/png"
     preview = requests.get(asset["videoURL"], timeout=10)
@@ -574,28 +605,45 @@ def test_catalogue_covers_every_input_kind():
 )
 def test_template_detail(sim, template_id, text, image, required):
     url = f"{sim.base_url}/videos/agent-templates"
-    body = requests.get(url, headers=auth(sim), params={"templateId": template_id}, timeout=5).json()
+    body = requests.get(url, headers=auth(sim), params={**ONE, "templateId": template_id}, timeout=5).json()
     assert body["templateId"] == template_id
     assert (body["needTextInput"], body["needImageInput"], body["textRequired"]) == (text, image, required)
     assert set(body) >= {"name", "desc", "promptPlaceholder", "credits", "width", "height", "duration", "fps"}
-    resp = requests.get(url, headers=auth(sim), params={"templateId": "404404"}, timeout=5)
+    resp = requests.get(url, headers=auth(sim), params={**ONE, "templateId": "404404"}, timeout=5)
     assert resp.status_code == 404 and "does not exist" in resp.json()["error"]
+
+
+def test_one_configured_account_needs_no_account_parameter():
+    with MiniMaxSimulator(accounts={"7": 1}, generation_seconds=GEN) as one:
+        url = f"{one.base_url}/videos/agent-templates"
+        assert requests.get(url, headers=auth(one), timeout=5).json()["videoList"]
+        assert upload(one, account=None).json()["fileID"].startswith("user:1234-minimax:7-file:")
+        assert requests.get(f"{one.base_url}/files", headers=auth(one), timeout=5).json() == []
+        assert requests.get(f"{one.base_url}/videos/", headers=auth(one), timeout=5).json() == []
 
 
 # ---- files ---------------------------------------------------------------------------------------------------
 
 
+def list_files(sim: MiniMaxSimulator, **params: Any) -> requests.Response:
+    return requests.get(f"{sim.base_url}/files", headers=auth(sim), params=params, timeout=5)
+
+
 def test_upload_and_list_files(sim):
     png = upload(sim).json()
     jpg = upload(sim, JPEG, "image/jpeg", account="100002").json()
-    assert png["fileID"].startswith("user:1234-minimax:100001-file:")  # default: the first account
+    assert png["fileID"].startswith("user:1234-minimax:100001-file:")
     assert jpg["fileID"].startswith("user:1234-minimax:100002-file:")
     assert png["ossPath"].startswith(sim.origin + "/cdn/") and jpg["ossPath"].endswith(".jpg")
     served = requests.get(png["ossPath"], timeout=5)
     assert served.content == PNG and served.headers["Content-Type"] == "image/png"
-    listing = requests.get(f"{sim.base_url}/files", headers=auth(sim), timeout=5).json()
-    assert {f["file_id"] for f in listing} == {png["fileID"], jpg["fileID"]}
-    item = next(f for f in listing if f["file_id"] == jpg["fileID"])
+    # doc: "Only images that were actually used for generation will be shown"
+    assert list_files(sim, account="100002").json() == []
+    run(sim, {"templateId": IMAGE_ONLY, "fileID": jpg["fileID"], "ossPath": jpg["ossPath"]})
+    listing = list_files(sim, account="100002").json()
+    assert [f["file_id"] for f in listing] == [jpg["fileID"]]
+    assert list_files(sim, account="100001").json() == []
+    item = listing[0]
     assert set(item) == {
         "file_id",
         "file_name",
@@ -605,12 +653,31 @@ def test_upload_and_list_files(sim):
         "file_scene",
         "file_status",
     }
-    assert item["file_type"] == "image/jpeg" and item["oss_path"] == jpg["ossPath"]
-    only = requests.get(
-        f"{sim.base_url}/files", headers=auth(sim), params={"account": "100002"}, timeout=5
-    ).json()
-    assert [f["file_id"] for f in only] == [jpg["fileID"]]
+    # doc: file_type like "jpeg", cdn_url the file's URL, oss_path a path distinct from it
+    assert item["file_type"] == "jpeg" and item["cdn_url"] == jpg["ossPath"]
+    assert item["oss_path"] != item["cdn_url"] and not item["oss_path"].startswith("http")
     assert sim.counters()["uploads"] == 2
+    # doc: account is required with several accounts (POST and GET files)
+    assert_error(list_files(sim), 400, "account", "required")
+    assert_error(upload(sim, account=None), 400, "account", "required")
+
+
+def test_list_files_limit_defaults_to_10_newest_first(sim):
+    sim.configure(accounts={"100001": 10, "100002": 5}, generation_seconds=10)  # no job ends meanwhile
+    ups = [upload(sim).json() for _ in range(12)]
+    opened = [
+        create(sim, {"templateId": IMAGE_ONLY, "fileID": up["fileID"], "ossPath": up["ossPath"]})
+        for up in ups
+    ]
+    assert all(r.status_code == 200 for r in opened[:10])
+    for r in opened:
+        r.close()
+    listing = list_files(sim, account="100001").json()
+    used = [up["fileID"] for up, r in zip(ups, opened, strict=True) if r.status_code == 200]
+    assert len(used) == 10 and len(listing) == 10  # doc: limit default 10
+    assert [f["file_id"] for f in listing] == list(reversed(used))  # newest first (GUESS)
+    assert len(list_files(sim, account="100001", limit=3).json()) == 3
+    assert_error(list_files(sim, account="100001", limit=0), 400, "limit")
 
 
 def test_upload_errors(sim):
@@ -631,12 +698,15 @@ def test_upload_errors(sim):
 
 def test_accounts(sim):
     body = requests.get(f"{sim.base_url}/accounts", headers=auth(sim), timeout=5).json()
-    assert body == {
-        "100001": {"account": "100001", "maxJobs": 5},
-        "100002": {"account": "100002", "maxJobs": 5},
-    }
+    assert set(body) == {"100001", "100002"}
+    for account, item in body.items():
+        assert item["account"] == account and item["maxJobs"] == 5
+        assert item["supportVideo"] is True and "error" not in item
+        assert {"supportMusic", "supportChat", "supportAudio", "host"} <= set(item)
+        assert set(item["jwt"]) >= {"token", "user", "exp", "iat", "host", "iat_Issued", "exp_Expire"}
+        assert "secured" in item["jwt"]["token"] and item["jwt"]["user"]["id"] == account  # a dummy
     one = requests.get(f"{sim.base_url}/accounts/100002", headers=auth(sim), timeout=5).json()
-    assert one == {"account": "100002", "maxJobs": 5}
+    assert one == body["100002"]
     assert_error(requests.get(f"{sim.base_url}/accounts/9", headers=auth(sim), timeout=5), 404, "9")
 
 
@@ -646,7 +716,9 @@ def test_scheduler_lists_executing_jobs_with_reply_fields(sim):
     body = requests.get(f"{sim.base_url}/scheduler/available", headers=auth(sim), timeout=5).json()
     (job,) = body["executing"]
     assert job["videoId"] == vid and job["replyUrl"] == "http://127.0.0.1:9/cb" and job["replyRef"] == "ref-7"
-    assert job["elapsed"] >= 0 and job["started"].endswith("Z")
+    # doc: started ISO 8601 with milliseconds ("2024-09-25T01:55:16.128Z"), elapsed "mm:ss" ("03:57")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", job["started"]), job["started"]
+    assert re.fullmatch(r"\d{2,}:[0-5]\d", job["elapsed"]), job["elapsed"]
     wait_final(sim, vid)
     body = requests.get(f"{sim.base_url}/scheduler/available", headers=auth(sim), timeout=5).json()
     assert body["executing"] == [] and all(a["available"] == a["maxJobs"] for a in body["available"])
@@ -832,6 +904,8 @@ def test_counters_and_sim_endpoints(sim):
         "max_concurrent_total",
         "uploads",
         "creates_by_prompt",
+        "queued_behind_gateway_errors",
+        "video_lists",
     }
     # reset over HTTP
     assert requests.post(f"{sim.origin}/_sim/reset", timeout=5).json() == {"ok": True}

@@ -15,6 +15,7 @@ from minimax_dagster.simulator.media import read_mp4_info
 from .test_simulator import (
     IMAGE_ONLY,
     TEXT,
+    _Receiver,
     assert_error,
     auth,
     create,
@@ -33,6 +34,14 @@ GEN = 0.5
 def sim() -> Iterator[MiniMaxSimulator]:
     with MiniMaxSimulator(generation_seconds=GEN, heartbeat_seconds=0.1, moderated_visible_seconds=0.5) as s:
         yield s
+
+
+@pytest.fixture
+def hook() -> Iterator[_Receiver]:
+    """A local replyUrl receiver."""
+    r = _Receiver()
+    yield r
+    r.close()
 
 
 def fault(spec: str) -> dict[str, str]:
@@ -178,7 +187,7 @@ def test_moderate_then_404(sim, status):
     assert body["canAppeal"] is True
     time.sleep(0.6)  # moderated_visible_seconds = 0.5
     resp = get_video(sim, vid)
-    assert resp.status_code == 404 and resp.json() == {"error": "Not found."}
+    assert resp.status_code == 404 and resp.json() == {"error": "Not found.", "code": 404}  # doc
     assert sim.counters()["jobs_by_outcome"] == {"moderated": 1}
 
 
@@ -202,11 +211,10 @@ def test_slow(sim):
 def test_first_n_creates_rejected_then_pass(sim, spec, status):
     for _ in range(2):
         resp = create(sim, {"templateId": TEXT, "prompt": "x"}, headers=fault(f"{spec}=2"))
-        body = assert_error(resp, status, code=status == 429)
+        body = assert_error(resp, status)
+        assert set(body) == {"error", "code"}  # doc: {"error", "code"} bodies
         if status == 429:
             assert "Retry-After" in resp.headers
-        else:
-            assert set(body) == {"error"}
     assert create(sim, {"templateId": TEXT, "prompt": "x"}, headers=fault(f"{spec}=2")).status_code == 200
     c = sim.counters()
     assert c["rejected_by_status"] == {str(status): 2} and c["creates"] == 1 and c["create_requests"] == 3
@@ -218,7 +226,7 @@ def test_busy_counts_per_prompt_for_markers_and_server_wide(sim):
         assert create(sim, {"templateId": TEXT, "prompt": prompt}).status_code == 200
     sim.set_faults(["busy=1,http502=1"])
     assert_error(create(sim, {"templateId": TEXT, "prompt": "c"}), 429)
-    assert_error(create(sim, {"templateId": TEXT, "prompt": "d"}), 502, code=False)
+    assert_error(create(sim, {"templateId": TEXT, "prompt": "d"}), 502)
     assert create(sim, {"templateId": TEXT, "prompt": "e"}).status_code == 200
     sim.set_faults(["busy=1"])  # restarts the count
     assert_error(create(sim, {"templateId": TEXT, "prompt": "f"}), 429)
@@ -237,6 +245,103 @@ def test_faults_apply_to_image_only_templates_through_the_header(sim):
     up = upload(sim).json()
     body = {"templateId": IMAGE_ONLY, "fileID": up["fileID"], "ossPath": up["ossPath"]}
     assert_error(create(sim, body, headers=fault("credits")), 412)
+
+
+# ---- 502/504 that queued the job anyway -----------------------------------------------------------------------
+
+
+def list_videos(sim: MiniMaxSimulator, account: str, **params) -> list[dict]:
+    resp = requests.get(
+        f"{sim.base_url}/videos/", headers=auth(sim), params={"account": account, **params}, timeout=10
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def find_queued(sim: MiniMaxSimulator, prompt: str) -> dict:
+    """The one video whose desc is ``prompt``, looked for in every account's GET videos/ list."""
+    found = [v for account in sim.config.accounts for v in list_videos(sim, account) if v["desc"] == prompt]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("status", [502, 504])
+@pytest.mark.parametrize("where", ["header", "prompt", "server"])
+def test_gateway_error_that_queued_the_job(sim, status, where, hook):
+    name = f"http{status}_queued"
+    prompt = f"queued behind a {status} ({where})"
+    headers = None
+    if where == "header":
+        headers = fault(name)
+    elif where == "prompt":
+        prompt += f" [sim:{name}]"
+    else:
+        sim.set_faults([name])
+    body = {"templateId": TEXT, "prompt": prompt, "replyUrl": hook.url, "replyRef": "r"}
+    resp = create(sim, body, headers=headers)
+    error = assert_error(resp, status)
+    assert set(error) == {"error", "code"}  # doc: {"error", "code"} bodies
+    # The job exists on an account although the answer was an error ...
+    c = sim.counters()
+    assert c["creates"] == 1 and c["creates_by_prompt"] == {prompt: 1} and c["create_requests"] == 1
+    assert c["rejected_by_status"] == {str(status): 1} and c["queued_behind_gateway_errors"] == 1
+    # ... useapi's side does not know it: not executing, no slot taken ...
+    available = requests.get(f"{sim.base_url}/scheduler/available", headers=auth(sim), timeout=5).json()
+    assert available["executing"] == [] and all(a["executing"] == 0 for a in available["available"])
+    # ... but it is in its account's list, with its prompt as desc, and it completes.
+    video = find_queued(sim, prompt)
+    account = video["videoId"].split("-minimax:")[1].split("-video:")[0]
+    assert account in sim.config.accounts and video["id"] == video["videoId"].rsplit(":", 1)[1]
+    final = wait_final(sim, video["videoId"])
+    assert final["status"] == 2 and final["desc"] == prompt
+    assert find_queued(sim, prompt) == get_video(sim, video["videoId"]).json()
+    assert requests.get(final["downloadURL"], timeout=10).status_code == 200
+    c = sim.counters()
+    assert c["jobs_by_outcome"] == {"completed": 1} and c["concurrent_jobs_by_account"][account] == 0
+    # GUESS: useapi lost track of the job, so its replyUrl is never called. A later job's callback proves it:
+    # the queued job became final first, so its callback (if any) would have been sent first.
+    sim.set_faults([])
+    later = read_events(create(sim, {"templateId": TEXT, "prompt": "later", "replyUrl": hook.url}))
+    wait_for(lambda: hook.received)
+    assert [r["videoId"] for r in hook.received] == [later[0]["videoId"]]
+    assert sim.counters()["callbacks"] == 1
+
+
+def test_queued_gateway_errors_are_counted_then_pass(sim):
+    for _ in range(2):
+        assert_error(create(sim, {"templateId": TEXT, "prompt": "twice [sim:http502_queued=2]"}), 502)
+    events = read_events(create(sim, {"templateId": TEXT, "prompt": "twice [sim:http502_queued=2]"}))
+    assert events[-1]["status"] == "finished"
+    c = sim.counters()
+    assert (
+        c["creates_by_prompt"] == {"twice [sim:http502_queued=2]": 3}
+        and c["queued_behind_gateway_errors"] == 2
+    )
+    listed = [v for a in sim.config.accounts for v in list_videos(sim, a)]
+    assert len([v for v in listed if v["desc"] == "twice [sim:http502_queued=2]"]) == 3
+
+
+def test_a_queued_job_holds_no_useapi_slot(sim):
+    sim.configure(accounts={"100001": 1}, generation_seconds=3)
+    body = {"templateId": TEXT, "prompt": "hidden", "account": "100001", "maxJobs": 1}
+    assert_error(create(sim, body, headers=fault("http504_queued")), 504)
+    (hidden,) = list_videos(sim, "100001")
+    assert not hidden["statusFinal"]  # still running on MiniMax's side ...
+    visible = create(sim, {**body, "prompt": "visible"})
+    assert visible.status_code == 200  # ... yet useapi's maxJobs check does not count it
+    visible.close()
+    assert_error(create(sim, {**body, "prompt": "third"}), 429)  # the visible job does count
+    assert [v["desc"] for v in list_videos(sim, "100001")] == ["visible", "hidden"]  # newest first (GUESS)
+
+
+def test_capacity_is_checked_before_the_queued_gateway_error(sim):
+    sim.configure(accounts={"100001": 1}, generation_seconds=3)
+    first = create(sim, {"templateId": TEXT, "prompt": "first", "maxJobs": 1})
+    assert first.status_code == 200
+    resp = create(sim, {"templateId": TEXT, "prompt": "second [sim:http502_queued]", "maxJobs": 1})
+    assert_error(resp, 429)  # useapi answers 429 itself: MiniMax is not called, no job is queued
+    first.close()
+    assert sim.counters()["creates"] == 1 and sim.counters()["queued_behind_gateway_errors"] == 0
 
 
 # ---- CDN faults -------------------------------------------------------------------------------------------------

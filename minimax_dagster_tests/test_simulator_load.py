@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import os
 import signal
 import subprocess
@@ -88,6 +89,14 @@ def test_cli_serves_until_interrupted():
             "busy=1",
             "--account",
             "555=2",
+            "--account",
+            "556=1",
+            "--account-in-error",
+            "556=Account on hold",
+            "--account",
+            "557=1",
+            "--account-without-video",
+            "557",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -102,8 +111,11 @@ def test_cli_serves_until_interrupted():
         origin = lines[2].split()[-1]
         assert base_url == f"{origin}/v1/minimax" and token == "sim-token"
         headers = {"Authorization": f"Bearer {token}"}
-        assert requests.get(f"{base_url}/accounts", headers=headers, timeout=5).json() == {
-            "555": {"account": "555", "maxJobs": 2}
+        accounts = requests.get(f"{base_url}/accounts", headers=headers, timeout=5).json()
+        assert {a: (v["maxJobs"], v["supportVideo"], v.get("error")) for a, v in accounts.items()} == {
+            "555": (2, True, None),
+            "556": (1, True, "Account on hold"),
+            "557": (1, False, None),
         }
         url = f"{base_url}/videos/agent-create"
         assert (
@@ -113,6 +125,7 @@ def test_cli_serves_until_interrupted():
             requests.post(url, headers=headers, json={"templateId": TEXT_OPT}, stream=True, timeout=10)
         )
         assert events[-1]["status"] == "finished"
+        assert "-minimax:555-video:" in events[0]["videoId"]  # the only account that can make videos
         counters = requests.get(f"{origin}/_sim/counters", timeout=5).json()
         assert counters["creates"] == 1 and counters["rejected_by_status"] == {"429": 1}
     finally:
@@ -135,3 +148,30 @@ def test_cli_help_faults():
     ).stdout
     for name in ("drop_after", "stall_after", "malformed_at", "cdn_cut", "no_finished", "slow"):
         assert name in out
+    assert "`http502_queued[=1]`" in out and "`http504_queued[=1]`" in out
+
+
+def test_cli_refuses_flags_on_unknown_accounts():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minimax_dagster.simulator",
+            "--account",
+            "1=1",
+            "--account-without-video",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2 and "accounts_without_video" in out.stderr and "'2'" in out.stderr
+
+
+def test_cli_docstring_examples_run():
+    # pytest's --doctest-modules does not collect __main__.py, so its examples run here.
+    import minimax_dagster.simulator.__main__ as cli
+
+    result = doctest.testmod(cli)
+    assert result.attempted >= 1 and result.failed == 0

@@ -1,4 +1,9 @@
-"""``python -m minimax_dagster.simulator``: serve the MiniMax simulator until Ctrl-C."""
+"""``python -m minimax_dagster.simulator``: serve the MiniMax simulator until Ctrl-C.
+
+>>> args = build_parser().parse_args(["--account", "7=2", "--account", "8=1", "--account-in-error", "8=on hold"])
+>>> args.account, args.account_in_error
+([('7', 2), ('8', 1)], [('8', 'on hold')])
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,15 @@ def _account(text: str) -> tuple[str, int]:
     return account, int(max_jobs)
 
 
+def _account_error(text: str) -> tuple[str, str]:
+    account, _, message = text.partition("=")
+    if not account or not message:
+        raise argparse.ArgumentTypeError(f"expected ACCOUNT=MESSAGE, got {text!r}")
+    return account, message
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's options (``--help`` lists them)."""
     p = argparse.ArgumentParser(
         prog="python -m minimax_dagster.simulator",
         description="Local simulator of the useapi.net MiniMax API (agent-create, videos, files, accounts, CDN).",
@@ -37,6 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a MiniMax account and its maxJobs; repeatable (default 100001=5 and 100002=5)",
     )
     p.add_argument(
+        "--account-without-video",
+        action="append",
+        default=[],
+        metavar="ACCOUNT",
+        help="a configured account that GET accounts shows with supportVideo false; repeatable",
+    )
+    p.add_argument(
+        "--account-in-error",
+        action="append",
+        default=[],
+        type=_account_error,
+        metavar="ACCOUNT=MESSAGE",
+        help="a configured account that GET accounts shows with this error; repeatable",
+    )
+    p.add_argument(
         "--generation-seconds", type=float, default=3.0, help="simulated generation time (default 3)"
     )
     p.add_argument("--heartbeat-seconds", type=float, default=1.0, help="heartbeat interval (default 1)")
@@ -51,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, serve until SIGINT/SIGTERM and return the exit code (2 on a bad configuration)."""
     args = build_parser().parse_args(argv)
     if args.help_faults:
         print(describe_faults())
@@ -66,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         "cdn_bytes_per_second": args.cdn_bytes_per_second,
         "faults": args.fault,
         "moderated_visible_seconds": args.moderated_visible_seconds,
+        "accounts_without_video": args.account_without_video,
+        "accounts_in_error": dict(args.account_in_error),
     }
     if args.account:
         fields["accounts"] = dict(args.account)
@@ -79,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  token:      {sim.token}")
     print(f"  CDN origin: {sim.origin}")
     print(f"  accounts:   {json.dumps(sim.config.accounts)}")
+    if config.accounts_without_video:
+        print(f"  no video:   {', '.join(config.accounts_without_video)}")
+    if config.accounts_in_error:
+        print(f"  in error:   {json.dumps(config.accounts_in_error)}")
     print(f"  counters:   {sim.origin}/_sim/counters")
     if config.faults:
         print(f"  faults:     {', '.join(config.faults)}")

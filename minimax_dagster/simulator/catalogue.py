@@ -30,6 +30,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Template:
+    """One agent template and what it takes (``prompt``: "required", "optional" or "none").
+
+    >>> diving = get_template("392747428568649728")
+    >>> diving.name, diving.input_kind, diving.resolution, diving.asset_id != diving.template_id
+    ('Diving', 'image', 1, True)
+    """
+
     template_id: str
     name: str
     desc: str
@@ -67,8 +74,16 @@ class Template:
         return f"{self.width // g}:{self.height // g}"
 
     @property
-    def resolution(self) -> str:
-        return f"{min(self.width, self.height)}p"
+    def resolution(self) -> int:
+        # doc: a number (the example lists 1 for a 1280x720 template). What the number means is
+        # undocumented: 1 up to 720p and 2 above is a GUESS.
+        return 1 if min(self.width, self.height) <= 720 else 2
+
+    @property
+    def asset_id(self) -> str:
+        # doc: videoAsset.id differs from the template id; this derived 18-digit id is a GUESS.
+        digest = hashlib.sha256(f"asset:{self.template_id}".encode()).digest()
+        return str(300_000_000_000_000_000 + int.from_bytes(digest[:8], "big") % 10**17)
 
 
 def _t(*args, **kwargs) -> Template:
@@ -300,11 +315,23 @@ TEMPLATES_BY_ID: dict[str, Template] = {t.template_id: t for t in TEMPLATES}
 
 
 def get_template(template_id: str) -> Template | None:
+    """The template with this id, or None.
+
+    >>> get_template("393769180141805569").name
+    'Run for Life'
+    >>> get_template("0") is None
+    True
+    """
     return TEMPLATES_BY_ID.get(str(template_id))
 
 
 def recommended_for(template_id: str, salt: str) -> list[Template]:
-    """2-3 other templates, chosen deterministically from ``salt`` (e.g. the video id)."""
+    """2-3 other templates, chosen deterministically from ``salt`` (e.g. the video id).
+
+    >>> picks = recommended_for("392747428568649728", "42")
+    >>> 2 <= len(picks) <= 3 and all(t.template_id != "392747428568649728" for t in picks)
+    True
+    """
     others = [t for t in TEMPLATES if t.template_id != template_id]
     digest = hashlib.sha256(f"{template_id}:{salt}".encode()).digest()
     count = 2 + digest[0] % 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .faults import parse_faults
 
@@ -10,7 +10,16 @@ __all__ = ["RUNTIME_FIELDS", "SimulatorConfig"]
 
 
 class SimulatorConfig(BaseModel):
-    """Everything the simulator can be told. Defaults suit demos and tests (fast, small, fault-free)."""
+    """Everything the simulator can be told. Defaults suit demos and tests (fast, small, fault-free).
+
+    >>> SimulatorConfig(accounts={"1": 2, "2": 1}, accounts_in_error={"2": "Account on hold"}).accounts
+    {'1': 2, '2': 1}
+    >>> SimulatorConfig(accounts={"1": 2}, accounts_without_video=["9"])
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for SimulatorConfig
+      Value error, accounts_without_video names accounts that are not in accounts: ['9'] (configured: ['1']) ...
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -25,6 +34,17 @@ class SimulatorConfig(BaseModel):
     accounts: dict[str, int] = Field(
         default_factory=lambda: {"100001": 5, "100002": 5},
         description="Configured MiniMax accounts: account id -> maxJobs (concurrent jobs allowed, 1..10).",
+    )
+    accounts_without_video: list[str] = Field(
+        default_factory=list,
+        description="Configured accounts that GET accounts shows with supportVideo false (e.g. a music "
+        "account). They are never picked for a create without account; a create naming one is refused.",
+    )
+    accounts_in_error: dict[str, str] = Field(
+        default_factory=dict,
+        description="Configured accounts that GET accounts shows with an 'error' (account id -> its text, "
+        "e.g. 'Account on hold'). They are never picked for a create without account; a create naming one "
+        "is answered 596.",
     )
     generation_seconds: float = Field(
         3.0,
@@ -89,6 +109,17 @@ class SimulatorConfig(BaseModel):
                 raise ValueError(f"maxJobs of account {account} must be >= 1")
         return value
 
+    @model_validator(mode="after")
+    def _check_account_flags(self) -> SimulatorConfig:
+        for name in ("accounts_without_video", "accounts_in_error"):
+            unknown = sorted(set(getattr(self, name)) - set(self.accounts))
+            if unknown:
+                raise ValueError(
+                    f"{name} names accounts that are not in accounts: {unknown} "
+                    f"(configured: {sorted(self.accounts)})"
+                )
+        return self
+
     @field_validator("faults")
     @classmethod
     def _check_faults(cls, value: list[str]) -> list[str]:
@@ -102,6 +133,8 @@ class SimulatorConfig(BaseModel):
 RUNTIME_FIELDS = frozenset(
     {
         "accounts",
+        "accounts_without_video",
+        "accounts_in_error",
         "generation_seconds",
         "heartbeat_seconds",
         "video_bytes",

@@ -10,6 +10,12 @@ Syntax (identical in the three places a fault can come from)::
 * in the prompt: ``"A red car [sim:fail]"`` (the marker stays in the prompt, so it works through any client;
   several markers, or several faults in one marker, are allowed).
 
+``http502_queued`` / ``http504_queued`` model what useapi.net's documentation warns about (POST accounts:
+"the MiniMax website is too busy and responds with 502 or 504 while still accepting jobs into the internal
+queue"): the create is answered 502/504, yet a job was made on the account (and billed). useapi's side does not
+know it, so it is not in GET scheduler/available, does not hold one of useapi's maxJobs slots and gets no
+replyUrl callback; it is found through GET videos/?account=... with its prompt as ``desc``.
+
 When the same fault name comes from several places, the prompt marker wins over the header, which wins over
 the server-wide list. Stream events are numbered from 1 (``created``) and heartbeats are NOT counted, see the
 event table in the package docstring.
@@ -83,6 +89,17 @@ _SPECS: dict[str, tuple[object, object, str]] = {
     "busy": (_int(1), 1, "the first N creates carrying this fault are answered 429"),
     "http502": (_int(1), 1, "the first N creates carrying this fault are answered 502"),
     "http504": (_int(1), 1, "the first N creates carrying this fault are answered 504"),
+    "http502_queued": (
+        _int(1),
+        1,
+        "the first N creates carrying this fault are answered 502, but the job was queued on the account "
+        "anyway: not in scheduler/available, yet it runs, completes and is listed by GET videos/",
+    ),
+    "http504_queued": (
+        _int(1),
+        1,
+        "like http502_queued, answered 504",
+    ),
     "credits": (None, None, "create answered 412 (out of credits)"),
     "hold": (None, None, "create answered 596 (account on hold)"),
     "expired": (None, None, "create answered 402 (subscription expired)"),
@@ -98,7 +115,11 @@ FAULT_NAMES = frozenset(_SPECS)
 
 @dataclass(frozen=True)
 class Fault:
-    """One parsed fault. ``arg`` is already converted (int, float, tuple or None)."""
+    """One parsed fault. ``arg`` is already converted (int, float, tuple or None).
+
+    >>> Fault.parse("cdn_cut=10:2")[0].arg
+    (10, 2)
+    """
 
     name: str
     arg: object = None
@@ -114,7 +135,15 @@ class Fault:
 
 
 def parse_faults(text: str | Iterable[str] | None, source: str = "header") -> list[Fault]:
-    """Parse ``"name[=arg],name2"`` (or a list of such strings). Raises ValueError naming the bad part."""
+    """Parse ``"name[=arg],name2"`` (or a list of such strings). Raises ValueError naming the bad part.
+
+    >>> [(f.name, f.arg) for f in parse_faults("http502_queued=2, fail")]
+    [('http502_queued', 2), ('fail', None)]
+    >>> parse_faults("drop_after")
+    Traceback (most recent call last):
+    ...
+    ValueError: fault 'drop_after' needs an argument (drop_after=...)
+    """
     if text is None:
         return []
     parts: list[str] = []
@@ -156,7 +185,11 @@ def parse_faults(text: str | Iterable[str] | None, source: str = "header") -> li
 
 
 def prompt_faults(prompt: str | None) -> list[Fault]:
-    """Faults named by ``[sim:...]`` markers inside a prompt."""
+    """Faults named by ``[sim:...]`` markers inside a prompt.
+
+    >>> [f.spec for f in prompt_faults("A red car [sim:slow=2,fail]")]
+    ['slow=2', 'fail']
+    """
     if not prompt:
         return []
     faults: list[Fault] = []
@@ -166,13 +199,22 @@ def prompt_faults(prompt: str | None) -> list[Fault]:
 
 
 def strip_markers(prompt: str | None) -> str:
-    """The prompt without its ``[sim:...]`` markers (used only to decide whether a prompt carries text)."""
+    """The prompt without its ``[sim:...]`` markers (used only to decide whether a prompt carries text).
+
+    >>> strip_markers("[sim:fail] A red car")
+    'A red car'
+    """
     return PROMPT_MARKER.sub("", prompt or "").strip()
 
 
 @dataclass
 class FaultSet:
-    """The faults in force for one job, first occurrence of each name wins (prompt > header > config)."""
+    """The faults in force for one job, first occurrence of each name wins (prompt > header > config).
+
+    >>> merged = FaultSet.merge(prompt_faults("[sim:slow=1]"), parse_faults("slow=5,fail"))
+    >>> merged.get("slow"), "fail" in merged
+    (1.0, True)
+    """
 
     faults: dict[str, Fault] = field(default_factory=dict)
 
@@ -199,7 +241,13 @@ class FaultSet:
 
 
 def describe_faults() -> str:
-    """A Markdown table of every fault (used by the CLI's --help-faults)."""
+    """A Markdown table of every fault (used by the CLI's --help-faults).
+
+    >>> print(describe_faults().splitlines()[2])
+    | `drop_after=ARG` | close the stream connection abruptly after event K |
+    >>> "`http502_queued[=1]`" in describe_faults()
+    True
+    """
     lines = ["| fault | meaning |", "|---|---|"]
     for name, (conv, default, text) in _SPECS.items():
         shown = name if conv is None else (f"{name}[={default}]" if default is not ... else f"{name}=ARG")

@@ -185,7 +185,19 @@ def _finished_event(job: Job, err: tuple[int, str] | None = None) -> dict[str, A
 
 
 async def run_job(state: SimState, job: Job, on_final) -> None:
-    """Drive ``job`` through its timeline; call ``on_final(job)`` once it is final."""
+    """Drive ``job`` through its timeline; call ``on_final(job)`` once it is final.
+
+    >>> import asyncio
+    >>> from minimax_dagster.simulator.catalogue import TEMPLATES
+    >>> from minimax_dagster.simulator.config import SimulatorConfig
+    >>> from minimax_dagster.simulator.faults import FaultSet
+    >>> from minimax_dagster.simulator.state import SimState
+    >>> job = Job("42", "user:1-minimax:7-video:42", "7", TEMPLATES[0], "a car", None, None, None, 1, FaultSet(),
+    ...           0.05, "http://h", "p", "c", "s", "u", "t")
+    >>> asyncio.run(run_job(SimState(SimulatorConfig()), job, lambda done: None))
+    >>> job.status, [e["status"] for e in job.events][-1]
+    (2, 'finished')
+    """
     loop = asyncio.get_running_loop()
     start = loop.time()
     total = job.generation_seconds
@@ -286,7 +298,17 @@ async def run_job(state: SimState, job: Job, on_final) -> None:
 
 
 def video_json(job: Job) -> dict[str, Any]:
-    """The body of GET videos/{videoId} (also the replyUrl callback body, plus replyRef)."""
+    """The body of GET videos/{videoId} and of each GET videos/ item (also the replyUrl callback body, plus
+    replyRef). Every field is the documented one (doc: get-minimax-videos-videoId page).
+
+    >>> from minimax_dagster.simulator.catalogue import TEMPLATES
+    >>> from minimax_dagster.simulator.faults import FaultSet
+    >>> job = Job("42", "user:1-minimax:7-video:42", "7", TEMPLATES[0], "a car", None, None, None, 1, FaultSet(),
+    ...           1.0, "http://h", "p", "c", "s", "u", "t")
+    >>> body = video_json(job)
+    >>> body["desc"], body["status"], body["statusLabel"], body["statusFinal"], body["originFiles"]
+    ('a car', 0, 'pending', False, [])
+    """
     t = job.template
     status = job.status
     if status == 2:
@@ -313,8 +335,9 @@ def video_json(job: Job) -> dict[str, Any]:
         "percent": percent,
         "width": t.width,
         "height": t.height,
+        # doc: originFiles items are {"id": "user:<id>-minimax:<account>-file:<id>", "url", "type": "png"}.
         "originFiles": (
-            [{"id": job.file.numeric_id, "url": job.file.oss_path, "type": "image"}]
+            [{"id": job.file.file_id, "url": job.file.oss_path, "type": job.file.file_type}]
             if job.file is not None
             else []
         ),

@@ -10,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import CDN_KEY, build_app, configure, reset_state
+from .app import build_app
 from .config import SimulatorConfig
+from .endpoints.common import CDN_KEY
+from .endpoints.control import configure, reset_state
 from .state import SimState
 
 log = logging.getLogger(__name__)
@@ -20,10 +22,17 @@ __all__ = ["MiniMaxSimulator"]
 
 
 class MiniMaxSimulator:
-    """The local useapi.net MiniMax API. Use as a context manager or call start()/stop().
+    """The local useapi.net MiniMax API on a free loopback port. Use as a context manager or call start()/stop().
 
-    >>> with MiniMaxSimulator(generation_seconds=0.5) as sim:   # doctest: +SKIP
-    ...     requests.get(f"{sim.base_url}/accounts", headers={"Authorization": f"Bearer {sim.token}"})
+    Keyword arguments are :class:`SimulatorConfig` fields (they override ``config``).
+
+    >>> import json, urllib.request
+    >>> with MiniMaxSimulator(accounts={"100001": 2}, generation_seconds=0.2) as sim:
+    ...     request = urllib.request.Request(
+    ...         f"{sim.base_url}/scheduler/available", headers={"Authorization": f"Bearer {sim.token}"}
+    ...     )
+    ...     json.load(urllib.request.urlopen(request, timeout=10))
+    {'executing': [], 'available': [{'account': '100001', 'maxJobs': 2, 'executing': 0, 'available': 2}]}
     """
 
     def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:

@@ -38,7 +38,13 @@ FINAL_STATUSES = frozenset({2, 3}) | MODERATED_STATUSES
 
 
 class Counters:
-    """Thread-safe counters; :meth:`snapshot` returns plain dicts (JSON-ready)."""
+    """Thread-safe counters; :meth:`snapshot` returns plain dicts (JSON-ready).
+
+    >>> counters = Counters()
+    >>> counters.job_started("100001", "a red car")
+    >>> counters.snapshot()["creates_by_prompt"]
+    {'a red car': 1}
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -66,6 +72,8 @@ class Counters:
             self.uploads = 0
             self.creates_by_prompt: dict[str, int] = defaultdict(int)
             self.jobs_by_outcome: dict[str, int] = defaultdict(int)
+            self.queued_behind_gateway_errors = 0
+            self.video_lists = 0
 
     def bump(self, name: str, key: str | None = None, amount: int = 1) -> None:
         with self._lock:
@@ -115,40 +123,68 @@ class Counters:
                 "uploads": self.uploads,
                 "creates_by_prompt": dict(self.creates_by_prompt),
                 "jobs_by_outcome": dict(self.jobs_by_outcome),
+                "queued_behind_gateway_errors": self.queued_behind_gateway_errors,
+                "video_lists": self.video_lists,
             }
 
 
 @dataclass
 class UploadedFile:
+    """An image uploaded with POST files.
+
+    >>> f = UploadedFile("user:1-minimax:7-file:42", "42", "7", "image/jpeg", b"", "http://h/cdn/files/7/42.jpg",
+    ...                  "42.jpg")
+    >>> f.listing()["file_type"], f.listing()["oss_path"]
+    ('jpeg', 'files/7/42.jpg')
+    """
+
     file_id: str  # the full "user:<uid>-minimax:<account>-file:<id>"
     numeric_id: str
     account: str
     content_type: str
     data: bytes
-    oss_path: str  # CDN URL
+    oss_path: str  # the CDN URL that POST files answers as ossPath (doc: "ossPath": "<file url>")
     file_name: str
     created_at: float = field(default_factory=time.time)
+    used: bool = False  # a create used it (doc: GET files lists "only images that were actually used")
 
     @property
     def extension(self) -> str:
         return "png" if self.content_type == "image/png" else "jpg"
 
+    @property
+    def file_type(self) -> str:
+        # doc: GET files examples say "jpeg" and "png" (not MIME types); originFiles say "png".
+        return "png" if self.content_type == "image/png" else "jpeg"
+
+    @property
+    def storage_path(self) -> str:
+        # doc: GET files' oss_path is "<file path with name>", distinct from cdn_url; this path is a GUESS.
+        return f"files/{self.account}/{self.numeric_id}.{self.extension}"
+
     def listing(self) -> dict[str, Any]:
-        # GET files item. file_scene / file_status values are GUESSES (their meaning is undocumented).
+        """The GET files item (doc: get-minimax-files page; file_scene 10 / file_status 1 as its example)."""
         return {
             "file_id": self.file_id,
             "file_name": self.file_name,
-            "file_type": self.content_type,
+            "file_type": self.file_type,
             "cdn_url": self.oss_path,
-            "oss_path": self.oss_path,
+            "oss_path": self.storage_path,
             "file_scene": 10,
-            "file_status": 2,
+            "file_status": 1,
         }
 
 
 @dataclass
 class Job:
-    """One agent-create job. Its event log is replayed to the stream that created it."""
+    """One agent-create job. Its event log is replayed to the stream that created it.
+
+    >>> from minimax_dagster.simulator.catalogue import TEMPLATES
+    >>> job = Job("42", "user:1-minimax:7-video:42", "7", TEMPLATES[0], "a car", None, None, None, 1, FaultSet(),
+    ...           1.0, "http://h", "p", "c", "s", "u", "t")
+    >>> job.video_url, job.is_final
+    ('http://h/cdn/video/42.mp4', False)
+    """
 
     numeric_id: str
     video_id: str
@@ -178,6 +214,9 @@ class Job:
     task: asyncio.Task | None = None
     generating: bool = True  # heartbeats are sent while True
     removed: bool = False  # reset() forgot this job
+    # http502_queued / http504_queued: the create was answered 502/504 but the job was queued anyway. useapi's
+    # side does not know it: not in scheduler/available, no maxJobs slot, no callback (doc-inferred, see faults).
+    hidden: bool = False
     _waiters: list[asyncio.Future] = field(default_factory=list)
 
     # ---- URLs -------------------------------------------------------------------------------------------
@@ -196,6 +235,14 @@ class Job:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    def removed_by_moderation(self, visible_seconds: float) -> bool:
+        """doc: a moderated video is removed after generation (GET then answers 404); the delay is a GUESS."""
+        return (
+            self.status in MODERATED_STATUSES
+            and self.final_at is not None
+            and time.time() - self.final_at > visible_seconds
+        )
 
     # ---- event log --------------------------------------------------------------------------------------
     def emit(self, event: dict[str, Any]) -> None:
@@ -221,7 +268,12 @@ class Job:
 
 
 class SimState:
-    """Accounts, jobs, files, fault counters and counters of one simulator instance."""
+    """Accounts, jobs, files, fault counters and counters of one simulator instance.
+
+    >>> state = SimState(SimulatorConfig(accounts={"7": 1, "8": 1}, accounts_in_error={"8": "Account on hold"}))
+    >>> state.video_accounts(), state.account_error("8")
+    (['7'], 'Account on hold')
+    """
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
@@ -237,6 +289,7 @@ class SimState:
         self.fault_hits: dict[tuple, int] = defaultdict(int)  # busy/http502/http504 counting
         self.server_faults: list[Fault] = parse_faults(config.faults, source="config")
         self.stopping = False
+        self.started_at = time.time()
 
     # ---- ids ----------------------------------------------------------------------------------------------
     def new_id(self) -> str:
@@ -248,11 +301,28 @@ class SimState:
     def accounts(self) -> dict[str, int]:
         return self.config.accounts
 
+    def supports_video(self, account: str) -> bool:
+        return account not in self.config.accounts_without_video
+
+    def account_error(self, account: str) -> str | None:
+        return self.config.accounts_in_error.get(account)
+
+    def video_accounts(self) -> list[str]:
+        """The accounts a create without ``account`` may go to: video support and no error."""
+        return [a for a in self.accounts if self.supports_video(a) and self.account_error(a) is None]
+
     def running(self, account: str) -> list[Job]:
-        return [j for j in self.jobs.values() if j.account == account and not j.is_final and not j.removed]
+        """The account's jobs that useapi's side counts against maxJobs (hidden jobs are not among them)."""
+        return [j for j in self.executing() if j.account == account]
 
     def executing(self) -> list[Job]:
-        return [j for j in self.jobs.values() if not j.is_final and not j.removed]
+        """What GET scheduler/available lists: running jobs useapi's side knows of."""
+        return [j for j in self.jobs.values() if not j.is_final and not j.removed and not j.hidden]
+
+    def account_videos(self, account: str) -> list[Job]:
+        """The account's videos as GET videos/ lists them, newest first (the order is a GUESS)."""
+        jobs = [j for j in self.jobs.values() if j.account == account and not j.removed]
+        return sorted(jobs, key=lambda j: int(j.numeric_id), reverse=True)
 
     # ---- runtime config -----------------------------------------------------------------------------------
     def set_faults(self, faults: list[str]) -> None:
