@@ -38,7 +38,7 @@ import secrets
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.api.models import (
@@ -80,8 +80,14 @@ class ReconcilePolicy:
     baseline: bool = True
 
 
+@runtime_checkable
 class ReconcileApi(Protocol):
-    """The calls reconciliation makes (implemented by :class:`~minimax_dagster.api.client.MiniMaxClient`)."""
+    """The calls reconciliation makes (implemented by :class:`~minimax_dagster.api.client.MiniMaxClient`).
+
+    >>> from minimax_dagster.api import MiniMaxClient
+    >>> isinstance(MiniMaxClient("t", base_url="http://127.0.0.1:9/v1/minimax"), ReconcileApi)
+    True
+    """
 
     def list_videos(
         self, account: str | None = None, limit: int = 30, last_video_id: str | None = None
@@ -147,6 +153,12 @@ def prepare(api: ReconcileApi, request: AgentCreateRequest, policy: ReconcilePol
     """Start a logical create: choose the candidate accounts and read their baselines (before the first POST).
 
     Failures here never stop the create: they are recorded, and only matter if the create fails.
+
+    >>> from minimax_dagster.api import MiniMaxClient
+    >>> offline = MiniMaxClient("t", base_url="http://127.0.0.1:9/v1/minimax", max_retries=0)
+    >>> attempt = prepare(offline, AgentCreateRequest(template_id="1", prompt="p", account="55"), ReconcilePolicy())
+    >>> (attempt.accounts, attempt.baseline, attempt.own_reply_ref.startswith("mmd-"))
+    (('55',), {'55': None}, True)
     """
     problems: list[str] = []
     if request.account:
@@ -190,17 +202,25 @@ def reconcile(
     *,
     exclude: Collection[str] = (),
     deadline: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Reconciliation:
     """Wait ``settle_seconds`` (not past ``deadline``, a ``time.monotonic()`` value), then look for the job.
 
     ``exclude`` are video ids known to belong to other creates (seen in their streams).
+
+    >>> from minimax_dagster.api import MiniMaxClient
+    >>> offline = MiniMaxClient("t", base_url="http://127.0.0.1:9/v1/minimax", max_retries=0)
+    >>> policy = ReconcilePolicy(settle_seconds=0)
+    >>> attempt = prepare(offline, AgentCreateRequest(template_id="1", prompt="p", account="55"), policy)
+    >>> found = reconcile(offline, attempt, policy)
+    >>> (found.video_id, found.absent, found.problems[0].startswith("cannot read the videos of account 55"))
+    (None, False, True)
     """
     wait = policy.settle_seconds
     if deadline is not None:
         wait = min(wait, max(0.0, deadline - time.monotonic()))
     if wait > 0:
-        sleep(wait)
+        (sleep or time.sleep)(wait)
     problems = list(attempt.problems)
     if not attempt.accounts:
         problems.append("no candidate account is known")
@@ -252,8 +272,9 @@ def reconcile(
 
 
 def matches_request(video: VideoStatus, request: AgentCreateRequest) -> bool | None:
-    """Whether a listed video is the one ``request`` would make: same prompt (``desc``) and, when the request
-    sent a fileID and the video lists its inputs, that file among them. None when there is nothing to compare.
+    """Whether a video is the one ``request`` would make: the same prompt (``desc``) and, when the request sent a
+    fileID and the video lists its inputs, that file among them. None when nothing can be compared (the request
+    has neither prompt nor fileID, or the video shows neither ``desc`` nor ``originFiles``).
 
     >>> req = AgentCreateRequest(template_id="1", file_id="user:1-minimax:2-file:3", oss_path="o")
     >>> matches_request(VideoStatus.model_validate({"originFiles": [{"id": "user:1-minimax:2-file:3"}]}), req)
@@ -261,12 +282,17 @@ def matches_request(video: VideoStatus, request: AgentCreateRequest) -> bool | N
     >>> matches_request(VideoStatus(desc="x"), AgentCreateRequest(template_id="1")) is None
     True
     """
-    if not request.prompt and not request.file_id:
-        return None
-    if request.prompt and (video.desc or "").strip() != request.prompt.strip():
-        return False
     files = video.origin_file_ids
-    return not (request.file_id and files and request.file_id not in files)
+    compared = False
+    if request.prompt and video.desc is not None:
+        if video.desc.strip() != request.prompt.strip():
+            return False
+        compared = True
+    if request.file_id and files:
+        if request.file_id not in files:
+            return False
+        compared = True
+    return True if compared else None
 
 
 def _keys(page: VideoPage) -> list[str]:

@@ -31,6 +31,7 @@ from minimax_dagster.api.models.accounts import (
     ExecutingJob,
     SchedulerAvailable,
     split_video_accounts,
+    video_capacity,
 )
 from minimax_dagster.api.models.base import ApiModel, as_float, as_int, parse_composite_id
 
@@ -123,4 +124,5 @@ __all__ = [
     "as_int",
     "parse_composite_id",
     "split_video_accounts",
+    "video_capacity",
 ]

@@ -147,6 +147,17 @@ class CapacityByAccount(dict[str, int]):
         return text
 
 
+def video_capacity(accounts: Mapping[str, Account], *, default_jobs: int = 1) -> CapacityByAccount:
+    """The ``maxJobs`` of the accounts that can make videos (GET accounts); the others are skipped, with why.
+
+    >>> video_capacity({"1": Account(max_jobs=3, support_video=True), "2": Account(support_music=True)}).describe()
+    'capacity from GET accounts: 1 x 3; skipped 2 (no video support (supportVideo is missing))'
+    """
+    usable, skipped = split_video_accounts(accounts)
+    jobs = {name: max(1, account.max_jobs or default_jobs) for name, account in usable.items()}
+    return CapacityByAccount(jobs, source="GET accounts", skipped=skipped)
+
+
 class ExecutingJob(ApiModel):
     """A job in GET scheduler/available's ``executing`` list.
 
