@@ -11,6 +11,7 @@ False
 >>> # In definitions: MiniMaxResource(api_token=dg.EnvVar("USEAPI_TOKEN"))
 """
 
+import logging
 from typing import Any
 
 import boto3
@@ -21,6 +22,8 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
+from minimax_dagster.api.errors import MiniMaxError
+from minimax_dagster.api.models import CapacityByAccount, video_capacity
 from minimax_dagster.storage import DownloadPolicy, s3_client_config
 
 #: The real service's CDN hosts (https only). The simulator's plain-http origin is added by configuration.
@@ -144,17 +147,34 @@ class MiniMaxResource(dg.ConfigurableResource):
             read_timeout=self.download_read_timeout,
         )
 
-    def capacity_by_account(self, client: MiniMaxClient | None = None) -> dict[str, int]:
-        """Configured accounts, else (with a client) the accounts GET accounts lists; ``{}`` when unknown."""
+    def capacity_by_account(self, client: MiniMaxClient | None = None) -> CapacityByAccount:
+        """Concurrent jobs per account: the configured accounts, else (with a client) the video accounts GET
+        accounts lists; empty when unknown.
+
+        Discovery keeps only accounts with ``supportVideo`` and no ``error``, as useapi's own client does. The
+        result is a ``dict`` (account -> jobs) whose ``skipped`` maps every other listed account to the reason,
+        ``source`` says where the numbers come from and ``problem`` why the accounts could not be listed;
+        ``describe()`` puts it all in one line. Skipped accounts and a failed listing are logged as warnings.
+
+        >>> r = MiniMaxResource(api_token="x", accounts=[AccountConfig(account="a", max_jobs=2)])
+        >>> capacity = r.capacity_by_account()
+        >>> (capacity, capacity.source, capacity.skipped)
+        ({'a': 2}, 'configured', {})
+        """
         if self.accounts:
-            return {a.account: a.max_jobs for a in self.accounts}
+            return CapacityByAccount({a.account: a.max_jobs for a in self.accounts}, source="configured")
         if client is None:
-            return {}
+            return CapacityByAccount(source="unknown", problem="no client to ask GET accounts")
+        log = logging.getLogger("minimax_dagster.resources")
         try:
             listed = client.get_accounts()
-        except Exception:
-            return {}
-        return {name: max(1, acc.max_jobs or 1) for name, acc in listed.items()}
+        except (MiniMaxError, ValueError) as exc:
+            log.warning("cannot list the accounts (GET accounts: %s)", exc)
+            return CapacityByAccount(source="unknown", problem=f"GET accounts failed: {exc}")
+        capacity = video_capacity(listed)
+        if capacity.skipped:
+            log.warning("accounts not used for videos: %s", capacity.describe())
+        return capacity
 
 
 def s3_client_from_resource(s3: Any) -> Any:

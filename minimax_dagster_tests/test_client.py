@@ -12,19 +12,21 @@ from pydantic import ValidationError
 from minimax_dagster import AgentCreateRequest, MiniMaxClient, MiniMaxError, StreamEvent
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
+    AnswerLostError,
     BadRequestError,
     CapacityError,
     ConnectionFailedError,
+    CreateOutcomeUnknownError,
     GenerationTimeoutError,
     ModeratedError,
     NotFoundError,
     OutOfCreditsError,
     ServerError,
-    StreamEndedError,
     SubscriptionExpiredError,
     UnauthorizedError,
     VideoFailedError,
 )
+from minimax_dagster.api.reconcile import ReconcilePolicy
 from minimax_dagster_tests.scripted_server import Reply, ScriptedServer, sse
 from minimax_dagster_tests.seed_stream import SEED_EVENTS, seed_stream_bytes
 
@@ -54,6 +56,7 @@ def server():
 
 
 def client_for(server: ScriptedServer, **kw) -> MiniMaxClient:
+    kw.setdefault("reconcile", ReconcilePolicy(settle_seconds=0))
     kw.setdefault("poll_interval", 0.05)
     kw.setdefault("backoff_factor", 0.01)
     kw.setdefault("backoff_jitter", 0.0)
@@ -77,7 +80,8 @@ def test_request_body_headers_and_token(server):
     server.on(*CREATE, Reply(chunks=[seed_stream_bytes()]))
     with client_for(server) as client:
         list(client.agent_create({"templateId": 42, "prompt": "p", "replyRef": "r-1", "maxJobs": 3}))
-    _method, _path, headers, body = server.requests[0]
+    [(_method, _path, headers, body)] = [r for r in server.requests if r[0] == "POST"]
+    # The caller's replyRef goes out byte for byte, so their replyUrl callback receives it intact.
     assert json.loads(body) == {"templateId": "42", "prompt": "p", "replyRef": "r-1", "maxJobs": 3}
     assert headers["Authorization"] == f"Bearer {TOKEN}"
     assert headers["Accept-Encoding"] == "identity"
@@ -123,8 +127,23 @@ def test_error_statuses_map_to_exceptions(server, status, cls):
     assert server.count(*CREATE) == 1
 
 
-@pytest.mark.parametrize("status", [429, 502, 503, 504])
-def test_retries_before_the_stream_then_streams(server, status):
+def test_429_is_retried_by_the_transport_then_streams(server):
+    # 429: capacity was full, no job was made (doc), so the same create is simply sent again.
+    server.on(
+        *CREATE,
+        Reply(429, {"error": "busy"}, headers={"Retry-After": "0"}),
+        Reply(429, {"error": "busy"}),
+        Reply(chunks=[seed_stream_bytes()]),
+    )
+    with client_for(server) as client:
+        events = list(client.agent_create({"templateId": "1", "account": "55"}))
+    assert events[-1].status == "finished"
+    assert server.count(*CREATE) == 3
+    assert server.count("GET", "videos/") == 1  # the baseline only: no reconciliation after a 429
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_gateway_errors_are_sent_again_only_after_the_job_is_proven_absent(server, status):
     server.on(
         *CREATE,
         Reply(status, {"error": "busy"}, headers={"Retry-After": "0"}),
@@ -132,9 +151,12 @@ def test_retries_before_the_stream_then_streams(server, status):
         Reply(chunks=[seed_stream_bytes()]),
     )
     with client_for(server) as client:
-        events = list(client.agent_create({"templateId": "1"}))
-    assert events[-1].status == "finished"
+        result = client.generate({"templateId": "1", "prompt": "a car", "account": "55"})
+    assert result.video_id == VID and result.posts == 3 and result.reconciled is None
     assert server.count(*CREATE) == 3
+    # One baseline read, then one look at the account's list before each of the two re-sends.
+    assert server.count("GET", "videos/") == 3
+    assert all(q["account"] == ["55"] for _, q, _ in server.sent("GET", "videos/"))
 
 
 def test_capacity_error_after_retries_exhausted_carries_retry_after(server):
@@ -266,15 +288,23 @@ def test_stream_lost_before_video_id_finds_job_by_reply_ref(server):
     server.on(*POLL, Reply(body=COMPLETED))
     with client_for(server) as client:
         result = client.generate({"templateId": "1", "replyRef": "row-7"})
-    assert result.video_id == VID and result.recovered
+    assert result.video_id == VID and result.recovered and result.reconciled == "GET scheduler/available"
     assert server.count(*CREATE) == 1
 
 
-def test_stream_lost_before_video_id_without_reply_ref_is_a_clear_error(server):
+def test_stream_lost_before_video_id_and_no_job_is_created_once_more(server):
+    server.on(*CREATE, Reply(chunks=[b": hello\n\n"], cut=True), Reply(chunks=[seed_stream_bytes()]))
+    with client_for(server) as client:
+        result = client.generate({"templateId": "1", "prompt": "a car", "account": "55"})
+    assert result.video_id == VID and result.posts == 2
+    assert server.count(*CREATE) == 2
+
+
+def test_stream_lost_when_no_account_can_be_listed_is_not_sent_again(server):
     server.on(*CREATE, Reply(chunks=[b": hello\n\n"], cut=True))
-    with client_for(server) as client, pytest.raises(StreamEndedError) as info:
-        client.generate({"templateId": "1"})
-    assert "no video id" in str(info.value)
+    with client_for(server) as client, pytest.raises(CreateOutcomeUnknownError) as info:
+        client.generate({"templateId": "1", "prompt": "a car"})
+    assert "cannot list the accounts" in str(info.value) and not info.value.retryable
     assert server.count(*CREATE) == 1
 
 
@@ -284,6 +314,21 @@ def test_reattach_polls_an_existing_video(server):
         result = client.reattach(VID)
     assert result.recovered and result.video.height == 720
     assert server.count(*CREATE) == 0 and server.count(*POLL) == 2
+
+
+def test_get_requests_keep_their_transport_retries(server):
+    server.on(*POLL, Reply(503, {"error": "busy"}), Reply(502, {"error": "busy"}), Reply(body=COMPLETED))
+    with client_for(server, max_retries=3) as client:
+        assert client.get_video(VID).is_completed
+    assert server.count(*POLL) == 3
+
+
+def test_connection_reset_after_the_request_is_an_answer_lost(server):
+    server.on("GET", "accounts", Reply(reset=True))
+    with client_for(server, max_retries=3) as client, pytest.raises(AnswerLostError) as info:
+        client.get_accounts()
+    assert "answer was lost" in str(info.value) and TOKEN not in str(info.value)
+    assert server.count("GET", "accounts") == 1  # a read error is not retried by the transport
 
 
 def test_polling_survives_a_transient_server_error(server):
@@ -317,6 +362,47 @@ def test_upload_file_sniffs_type(server, tmp_path):
     assert uploaded.account == "55"
     _, path, headers, body = server.requests[0]
     assert headers["Content-Type"] == "image/png" and "account=55" in path and body.startswith(b"\x89PNG")
+
+
+def test_account_is_sent_where_several_accounts_make_it_required(tmp_path):
+    accounts = {
+        "111": {"account": "111", "supportVideo": True},
+        "222": {"account": "222", "supportVideo": True},
+    }
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
+    with ScriptedServer(accounts=accounts) as server:
+        server.on("POST", "files", Reply(body={"fileID": "user:1-minimax:222-file:9", "ossPath": "o/x.png"}))
+        server.on("GET", "files", Reply(body=[{"file_id": "user:1-minimax:222-file:9", "file_type": "jpeg"}]))
+        server.on("GET", "videos/agent-templates", Reply(body={"videoList": [{"id": "1"}]}))
+        server.add_video("222", "a fox")
+        with client_for(server) as client:
+            assert client.upload_file(png, account="222").account == "222"
+            assert [f.file_type for f in client.list_files("222")] == ["jpeg"]
+            assert [t.id for t in client.list_templates(account="222").video_list] == ["1"]
+            client.get_template("1", account="222")
+            assert [v.desc for v in client.list_videos("222").videos] == ["a fox"]
+            calls = [
+                lambda: client.upload_file(png),
+                lambda: client.list_files(),
+                lambda: client.list_templates(),
+                lambda: client.get_template("1"),
+                lambda: client.list_videos(),
+            ]
+            for call in calls:
+                with pytest.raises(BadRequestError) as info:
+                    call()
+                assert "account is required" in str(info.value)
+        sent = [(m, path) for m, path, _, _ in server.requests if "account=222" in path]
+    assert len(sent) == 5
+
+
+def test_upload_answered_502_is_sent_again(server):
+    # A second upload makes no paid job: unlike a create, it is simply sent again.
+    ok = {"fileID": "user:1-minimax:55-file:9", "ossPath": "https://o/x.png"}
+    server.on("POST", "files", Reply(502, {"error": "busy"}), Reply(body=ok))
+    with client_for(server) as client:
+        assert client.upload_file(b"\x89PNG\r\n\x1a\n" + b"\0" * 8, account="55").file_id == ok["fileID"]
+    assert server.count("POST", "files") == 2
 
 
 def test_token_never_in_repr_errors_or_logs(server, caplog):

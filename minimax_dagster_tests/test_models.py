@@ -9,6 +9,7 @@ from pydantic.alias_generators import to_snake
 from minimax_dagster import AgentCreateRequest, StreamEvent
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
+    BadRequestError,
     CapacityError,
     MiniMaxError,
     NotFoundError,
@@ -17,8 +18,11 @@ from minimax_dagster.api.errors import (
 from minimax_dagster.api.models import (
     ApiError,
     FileExtra,
+    FileInfo,
+    SchedulerAvailable,
     TemplateDetail,
     TemplateList,
+    VideoPage,
     VideoStatus,
     VideoStatusCode,
     parse_composite_id,
@@ -202,6 +206,7 @@ def test_templates_and_ids():
         {"videoList": [{"id": "x", "videoAsset": {"agentTemplateID": "42", "title": "T", "tags": ["a"]}}]}
     )
     assert page.video_list[0].template_id == "42" and page.video_list[0].name == "T"
+    assert page.video_list[0].video_asset.tags[0].tag_text == "a"  # a plain-string tag is read as its text
     detail = TemplateDetail.model_validate(
         {"needTextInput": True, "textRequired": True, "needImageInput": False}
     )
@@ -218,3 +223,174 @@ def test_error_mapping_and_pickling():
     assert isinstance(error_from_response(596, {"error": "hold"}), AccountOnHoldError)
     copy = pickle.loads(pickle.dumps(NotFoundError("gone", status=404, video_id="v")))
     assert isinstance(copy, MiniMaxError) and copy.status == 404 and copy.video_id == "v"
+
+
+# Documented example answers (the pages named in each test); each field's type as the page shows it.
+
+TEMPLATE_ITEM = {  # get-minimax-videos-agent-templates
+    "id": "1122334455667788",
+    "createTime": 1702953600000,
+    "videoAsset": {
+        "id": "video_asset_id",
+        "desc": "Template description",
+        "coverURL": "https://example.com/cover.jpg",
+        "videoURL": "https://example.com/video.mp4",
+        "status": 2,
+        "width": 1280,
+        "height": 720,
+        "duration": 10,
+        "resolution": 1,
+        "title": "Template Title",
+        "agentTemplateID": "1122334455667788",
+        "agentTemplateName": "Template Name",
+        "downloadURL": "https://example.com/download.mp4",
+        "hasVoice": True,
+        "modelID": "model_123",
+        "useOriginPrompt": False,
+        "isBookmarked": False,
+        "disableGenerateSimilar": False,
+        "postStatus": 1,
+        "userID": 123456,
+        "createType": 1,
+        "promptImgURL": "https://example.com/prompt.jpg",
+        "aspectRatio": "16:9",
+        "tags": [{"type": "style", "tagIcon": "https://example.com/icon.png", "tagText": "Cinematic"}],
+        "humanCheckStatus": 1,
+        "userIDStr": "123456",
+    },
+    "like": {"likes": 42, "likeStatus": 0},
+    "author": {"userID": "user123", "name": "Author Name", "avatar": "https://example.com/avatar.jpg"},
+    "cardType": 1,
+    "tabID": "template",
+}
+
+
+def test_documented_template_item_parses_with_its_types():
+    [item] = TemplateList.model_validate({"videoList": [TEMPLATE_ITEM]}).video_list
+    asset = item.video_asset
+    assert (item.template_id, item.name, item.tab_id, item.create_time) == (
+        "1122334455667788",
+        "Template Name",
+        "template",
+        1702953600000,
+    )
+    assert asset.id == "video_asset_id" != item.id
+    assert (asset.resolution, asset.has_voice, asset.model_id, asset.user_id, asset.prompt_img_url) == (
+        1,
+        True,
+        "model_123",
+        "123456",
+        "https://example.com/prompt.jpg",
+    )
+    assert (asset.tags[0].type, asset.tags[0].tag_icon, asset.tags[0].tag_text) == (
+        "style",
+        "https://example.com/icon.png",
+        "Cinematic",
+    )
+    assert (item.like.likes, item.like.like_status, item.author.name) == (42, 0, "Author Name")
+    assert item.model_extra == {} and asset.model_extra == {}  # every documented field is modelled
+    # Written back, every key has the documented spelling (ids become text, numbers stay numbers).
+    wire = item.to_wire()
+    assert set(wire) == set(TEMPLATE_ITEM) and set(wire["videoAsset"]) == set(TEMPLATE_ITEM["videoAsset"])
+
+
+def test_documented_scheduler_answer_parses():  # get-minimax-scheduler-available
+    answer = {
+        "executing": [
+            {
+                "videoId": "user:user_id-minimax:account-video:id1",
+                "started": "2024-09-25T01:55:16.128Z",
+                "elapsed": "03:57",
+                "replyUrl": "<optional callback URL>",
+                "replyRef": "<optional reference>",
+            },
+            {"imageId": "user:user_id-minimax:account-image:inN", "started": "2024-09-25T01:58:18.555Z"},
+        ],
+        "available": [{"account": "<account_1>", "maxJobs": 5, "executing": 0, "available": 5}],
+    }
+    scheduler = SchedulerAvailable.model_validate(answer)
+    video, image = scheduler.executing
+    assert video.started.microsecond == 128000 and video.started.utcoffset().total_seconds() == 0
+    assert (video.elapsed, video.elapsed_seconds, video.is_video, video.account) == (
+        "03:57",
+        237.0,
+        True,
+        "account",
+    )
+    assert not image.is_video and image.image_id.endswith("image:inN")
+    assert scheduler.available[0].max_jobs == 5
+
+
+def test_documented_video_list_parses():  # get-minimax-videos: a JSON array
+    answer = [
+        {
+            "id": "video_id_#1",
+            "desc": "",
+            "status": 1,
+            "statusLabel": "processing",
+            "statusFinal": False,
+            "message": "<Message>",
+            "width": 0,
+            "height": 0,
+            "originFiles": [],
+            "canAppeal": False,
+            "canRetry": False,
+            "videoId": "user:user_id-minimax:account-video:video_id_#1",
+        },
+        {
+            "id": "video_id_#2",
+            "desc": "<prompt>",
+            "downloadURL": "<no watermark>",
+            "videoURL": "<watermark>",
+            "status": 2,
+            "statusFinal": True,
+            "originFiles": [
+                {"id": "user:user_id-minimax:account-file:file_id", "url": "<file url>", "type": "png"}
+            ],
+            "videoId": "user:user_id-minimax:account-video:video_id_#2",
+        },
+    ]
+    page = VideoPage.from_answer(answer)
+    first, second = page.videos
+    assert (first.is_final, second.is_completed, second.desc, page.has_next) == (
+        False,
+        True,
+        "<prompt>",
+        None,
+    )
+    assert second.origin_files[0].type == "png" and second.origin_file_ids == [
+        "user:user_id-minimax:account-file:file_id"
+    ]
+    assert page.next_key == "user:user_id-minimax:account-video:video_id_#2" and page.more_after(limit=2)
+    assert not page.more_after(limit=30)
+    with pytest.raises(ValueError, match="not a list"):
+        VideoPage.from_answer("oops")
+
+
+def test_documented_file_item_parses():  # get-minimax-files
+    info = FileInfo.model_validate(
+        {
+            "file_id": "user:1-minimax:2-file:3",
+            "file_name": "a.jpg",
+            "file_type": "jpeg",
+            "cdn_url": "https://cdn/a.jpg",
+            "oss_path": "moss/prod/a.jpg",
+            "file_scene": 1,
+            "file_status": 1,
+        }
+    )
+    assert (info.file_type, info.oss_path, info.file_status, info.account) == (
+        "jpeg",
+        "moss/prod/a.jpg",
+        1,
+        "2",
+    )
+    assert info.oss_path != info.cdn_url and info.to_wire()["file_id"] == "user:1-minimax:2-file:3"
+
+
+def test_documented_error_bodies():
+    # agent-create's 400 has no code; GET videos/{id}'s 404 and 401 have one.
+    bad = error_from_response(400, {"error": "templateId is required"})
+    assert isinstance(bad, BadRequestError) and ApiError.model_validate(bad.body).code is None
+    gone = error_from_response(404, {"error": "Not found.", "code": 404})
+    assert isinstance(gone, NotFoundError) and ApiError.model_validate(gone.body).code == 404

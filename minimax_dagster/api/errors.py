@@ -1,8 +1,8 @@
 """The exception hierarchy of the API layer, rooted at :class:`MiniMaxError`.
 
 Every error carries the HTTP status (``None`` when there was no HTTP answer) and the API's own message.
-``retryable`` tells whether trying again later can help; ``paid`` whether a job may already exist (and be billed),
-so a caller must never answer it with a second create.
+``retryable`` tells whether trying again later can help. :class:`CreateOutcomeUnknownError` says that a job may
+already exist (and be billed): a caller must never answer it with a second create.
 
 No error text ever contains the API token: messages are built from the API's answer and our own words only.
 
@@ -130,9 +130,34 @@ class MalformedEventError(StreamError):
 
 
 class ConnectionFailedError(MiniMaxError):
-    """The API could not be reached (after the configured retries)."""
+    """The API could not be reached (after the configured retries).
+
+    >>> ConnectionFailedError("POST files: cannot reach the API").retryable
+    True
+    """
 
     retryable = True
+
+
+class AnswerLostError(ConnectionFailedError):
+    """The request was sent (or may have been) but its answer was lost: a reset, a close or a read timeout.
+
+    For a create this means a job may exist; the client reconciles before it sends the create again.
+
+    >>> isinstance(AnswerLostError("POST videos/agent-create: the connection was reset"), ConnectionFailedError)
+    True
+    """
+
+
+class CreateOutcomeUnknownError(MiniMaxError):
+    """A create may have made (and billed) a job, and the client could neither find it nor prove it absent.
+
+    Not retryable: creating again could pay twice. Look at the account's videos (GET videos/?account=...) for a
+    video with the prompt; reattach to it by its videoId, or create again only once you know there is none.
+
+    >>> CreateOutcomeUnknownError("GET videos/ failed on account 1").retryable
+    False
+    """
 
 
 _BY_STATUS: dict[int, type[MiniMaxError]] = {
