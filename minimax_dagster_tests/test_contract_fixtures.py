@@ -502,9 +502,6 @@ MODEL_FITS = [
             ((models.TemplateAsset, "resolution"), (models.TemplateAsset, "tags")),
         ),
         id="get_videos_agent_templates.json",
-        marks=pytest.mark.xfail(
-            strict=True, reason="TemplateAsset.resolution is a str: the documented number 1 comes back as '1'"
-        ),
     ),
     pytest.param(
         ModelFit(
@@ -517,10 +514,6 @@ MODEL_FITS = [
             ),
         ),
         id="get_scheduler_available.json",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="ExecutingJob does not declare image_id (doc: an executing item may carry imageId)",
-        ),
     ),
     pytest.param(
         ModelFit(
@@ -529,10 +522,6 @@ MODEL_FITS = [
             ((models.FileInfo, "file_id"), (models.FileInfo, "oss_path")),
         ),
         id="get_files.json",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="FileInfo inherits the camelCase alias generator: file_id etc. come back as fileId etc.",
-        ),
     ),
     pytest.param(
         ModelFit(
@@ -541,9 +530,6 @@ MODEL_FITS = [
             ((models.Account, "support_video"), (models.Account, "error")),
         ),
         id="get_accounts.json",
-        marks=pytest.mark.xfail(
-            strict=True, reason="Account does not declare support_video / error (doc: GET accounts)"
-        ),
     ),
     pytest.param(
         ModelFit(
@@ -552,9 +538,6 @@ MODEL_FITS = [
             ((models.Account, "support_video"), (models.Account, "error")),
         ),
         id="get_accounts_account.json",
-        marks=pytest.mark.xfail(
-            strict=True, reason="Account does not declare support_video / error (doc: GET accounts/{account})"
-        ),
     ),
     pytest.param(
         ModelFit(
@@ -563,9 +546,6 @@ MODEL_FITS = [
             ((models.Account, "support_video"), (models.Account, "error")),
         ),
         id="get_accounts_account_in_error.json",
-        marks=pytest.mark.xfail(
-            strict=True, reason="Account does not declare support_video / error (doc: an account in error)"
-        ),
     ),
 ]
 

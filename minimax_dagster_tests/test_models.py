@@ -279,7 +279,7 @@ def test_documented_template_item_parses_with_its_types():
         1,
         True,
         "model_123",
-        "123456",
+        123456,
         "https://example.com/prompt.jpg",
     )
     assert (asset.tags[0].type, asset.tags[0].tag_icon, asset.tags[0].tag_text) == (

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 
 from minimax_dagster.api.models.base import ApiModel, parse_composite_id
 
@@ -182,6 +182,12 @@ class ExecutingJob(ApiModel):
     @classmethod
     def _unreadable_start_is_unknown(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_serializer("started", when_used="json-unless-none")
+    def _started_as_documented(self, value: datetime) -> str:
+        # doc: milliseconds and a Z, as the service writes it (isoformat would give microseconds and +00:00).
+        text = value.isoformat(timespec="milliseconds")
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     @property
     def is_video(self) -> bool:

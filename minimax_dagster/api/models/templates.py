@@ -82,7 +82,7 @@ class TemplateAsset(ApiModel):
     is_bookmarked: bool | None = None
     disable_generate_similar: bool | None = None
     post_status: int | None = None
-    user_id: str | None = Field(None, alias="userID")  # doc: a number; kept as text like every id
+    user_id: int | str | None = Field(None, alias="userID")  # doc: a number (userIDStr holds the text)
     user_id_str: str | None = Field(None, alias="userIDStr")
     create_type: int | None = None
     prompt_img_url: str | None = Field(None, alias="promptImgURL")
