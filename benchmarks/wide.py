@@ -9,15 +9,16 @@ Two variants, each on fresh services (the simulator started with the accounts, m
   (``benchmarks._defs``).
 
 Ideal = ceil(N / capacity) x T. "first create -> last S3 object" comes from S3 (see ``benchmarks._timeline``).
-While each variant runs, a sampler (``benchmarks._probes.ProcessSampler``, every 0.25 s) reads the threads,
-open TCP connections (any state but listening, from /proc/<pid>/fd and /proc/net/tcp) and RSS of the process
-that runs the producer: this one for "producer" and the in_process executor, the videos step's child process
-for the multiprocess executor. Peak RSS is the process's ``VmHWM`` (this process's is reset first). The CPU
+While each variant runs, a sampler (``benchmarks._probes.ProcessSampler``, every ``--sample-seconds``) reads
+the threads, open TCP connections (any state but listening, from /proc/<pid>/fd and /proc/net/tcp) and RSS
+of the process that runs the producer: this one for "producer" and the in_process executor, the videos step's
+child process for the multiprocess executor. Peak RSS is the process's ``VmHWM`` (this process's is reset first). The CPU
 demand row adds up this process (less the sampler's thread), its children (the step processes), the simulator
 and moto.
 
 ``python -m benchmarks.wide [--quick] [--only producer,run] [--accounts 20] [--jobs 10] [--prompts 1000]
-[--generation-seconds 15] [--heartbeat-seconds 1] [--partitions 4] [--executor multiprocess|in_process]``.
+[--generation-seconds 15] [--heartbeat-seconds 1] [--partitions 4] [--executor multiprocess|in_process]
+[--sample-seconds 0.5]``.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _common_rows(
     ]
 
 
-def producer_variant(accounts: dict[str, int], n: int, t: float, heartbeat: float) -> list[Row]:
+def producer_variant(accounts: dict[str, int], n: int, t: float, heartbeat: float, every: float) -> list[Row]:
     """N new prompts through ``VideoProducer.run`` in this process."""
     from minimax_dagster.production.prompts import VideoPrompt
 
@@ -108,7 +109,7 @@ def producer_variant(accounts: dict[str, int], n: int, t: float, heartbeat: floa
         log(f"wide, producer alone: {n} prompts, {len(accounts)} accounts, capacity {capacity}, T={t:g} s")
         reset_peak_rss()
         svc0, cpu0 = svc.service_cpu(), time.process_time()
-        with ProcessSampler(exclude=svc.service_pids()) as sampler:
+        with ProcessSampler(exclude=svc.service_pids(), interval=every) as sampler:
             entries = [note.entry for note in producer.run(prompts) if note.entry is not None]
         cpu = time.process_time() - cpu0 - sampler.cpu
         service_cpu = {k: v - svc0.get(k, 0.0) for k, v in svc.service_cpu().items()}
@@ -137,7 +138,7 @@ def producer_variant(accounts: dict[str, int], n: int, t: float, heartbeat: floa
 
 
 def run_variant(
-    accounts: dict[str, int], n: int, t: float, heartbeat: float, partitions: int, executor: str
+    accounts: dict[str, int], n: int, t: float, heartbeat: float, every: float, partitions: int, executor: str
 ) -> list[Row]:
     """N new prompts over ``partitions`` dynamic partitions in one Dagster run."""
     import dagster as dg
@@ -172,7 +173,7 @@ def run_variant(
             cpu0, svc0 = cpu_seconds(), svc.service_cpu()
             started = time.time()
             with (
-                ProcessSampler(exclude=svc.service_pids()) as sampler,
+                ProcessSampler(exclude=svc.service_pids(), interval=every) as sampler,
                 dg.execute_job(
                     dg.reconstructable(bench_job),
                     instance=instance,
@@ -243,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--heartbeat-seconds", type=float, default=1.0, help="simulator heartbeat (default 1)"
     )
+    parser.add_argument(
+        "--sample-seconds", type=float, default=None, help="sampler interval (0.5; 0.1 quick)"
+    )
     parser.add_argument("--partitions", type=int, default=None, help="partitions of the run (default 4)")
     parser.add_argument(
         "--executor", choices=sorted(EXECUTORS), default="multiprocess", help="executor of the run"
@@ -258,15 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     n = pick(args.prompts, 1000, 8)
     t = pick(args.generation_seconds, 15.0, 0.3)
     partitions = pick(args.partitions, 4, 2)
+    every = pick(args.sample_seconds, 0.5, 0.1)
     variants = {v.strip() for v in args.only.split(",") if v.strip()}
     unknown = variants - {"producer", "run"}
     if unknown:
         parser.error(f"--only: unknown variant(s) {sorted(unknown)}; choose from producer, run")
     rows = preamble(NAME)
     if "producer" in variants:
-        rows += producer_variant(accounts, n, t, args.heartbeat_seconds)
+        rows += producer_variant(accounts, n, t, args.heartbeat_seconds, every)
     if "run" in variants:
-        rows += run_variant(accounts, n, t, args.heartbeat_seconds, partitions, args.executor)
+        rows += run_variant(accounts, n, t, args.heartbeat_seconds, every, partitions, args.executor)
     emit(rows, args.json)
     return 0
 
