@@ -4,9 +4,9 @@
 ``BENCH_ROWS_PER_PARTITION`` prompts whose text is unique per benchmark (``BENCH_ROWS_SEED``), so no video is
 reused from an earlier run. ``bench_job()`` is reconstructable for ``dg.execute_job`` (multiprocess executor).
 
-With ``BENCH_S3_TRACE`` set to a directory, the videos asset's ``s3`` resource is a boto3 client whose every
-call is appended to a file there (``benchmarks._probes.S3Recorder``), in whichever process the step runs; the
-IO manager's client is not traced.
+The videos asset's ``s3`` resource is a boto3 client built at resource init (``bench_s3``); with
+``BENCH_S3_TRACE`` set to a directory then, its every call is appended to a file there
+(``benchmarks._probes.S3Recorder``), in whichever process the step runs. The IO manager's client is not traced.
 
 >>> sorted(make_definitions().resolve_job_def("bench_job").asset_layer.executable_asset_keys)
 [AssetKey(['bench_prompts']), AssetKey(['bench_videos'])]
@@ -78,9 +78,14 @@ def _s3_settings() -> MiniMaxS3Resource:
     )
 
 
-@dg.resource(description="The S3 client of the resource settings, each call recorded under BENCH_S3_TRACE.")
-def traced_s3(_context: dg.InitResourceContext) -> Any:
-    """A boto3 client (the asset uses a ready client as it is) whose calls go to ``$BENCH_S3_TRACE/<pid>-*.tsv``."""
+@dg.resource(
+    description="A boto3 S3 client on BENCH_S3_ENDPOINT; each call recorded when BENCH_S3_TRACE is set."
+)
+def bench_s3(_context: dg.InitResourceContext) -> Any:
+    """A ready boto3 client (the asset uses it as it is), built when the resource is initialized, from the
+    environment of that moment: Dagster caches reconstructed definitions within a process, so nothing that
+    changes between two runs of one benchmark may be fixed when the definitions are built. With
+    ``BENCH_S3_TRACE`` set, every call goes to ``$BENCH_S3_TRACE/<pid>-*.tsv``."""
     settings = MiniMaxS3Resource(
         endpoint_url=os.environ.get("BENCH_S3_ENDPOINT"),
         region_name="us-east-1",
@@ -88,8 +93,9 @@ def traced_s3(_context: dg.InitResourceContext) -> Any:
         aws_secret_access_key=os.environ.get("BENCH_S3_SECRET"),
     )
     client = s3_client_from_resource(settings)
-    path = Path(os.environ["BENCH_S3_TRACE"]) / f"{os.getpid()}-{uuid.uuid4().hex[:6]}.tsv"
-    S3Recorder(path).attach(client)
+    trace = os.environ.get("BENCH_S3_TRACE")
+    if trace:
+        S3Recorder(Path(trace) / f"{os.getpid()}-{uuid.uuid4().hex[:6]}.tsv").attach(client)
     return client
 
 
@@ -115,7 +121,7 @@ def make_definitions() -> dg.Definitions:
                 allowed_download_hosts=[os.environ.get("BENCH_SIM_ORIGIN", "http://127.0.0.1:8765")],
                 accounts=_accounts(),
             ),
-            "s3": traced_s3 if os.environ.get("BENCH_S3_TRACE") else s3,
+            "s3": bench_s3,
             "minimax_io_manager": S3JsonIOManager(
                 s3=s3, bucket=os.environ.get("BENCH_BUCKET", "bench"), prefix=PREFIX
             ),
