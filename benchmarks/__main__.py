@@ -1,49 +1,60 @@
 """``python -m benchmarks``: run the benchmarks, each in its own process, and print one table.
 
-``--only backfill|overhead|memory|finish-to-s3`` (comma-separated for several), ``--quick`` for small sizes
-(a smoke test, not figures). Each benchmark starts its own simulator and moto processes. Progress goes to
-stderr; Dagster's console output of each benchmark is kept in ``/tmp/benchmarks-<name>.log``.
+``--only backfill|overhead|memory|finish-to-s3|wide`` (comma-separated for several), ``--quick`` for small
+sizes (a smoke test, not figures). Each benchmark starts its own simulator and moto processes and prints the
+machine, the load average at its start and a single-core speed figure first (the machine row once in the joint
+table). Progress goes to stderr; Dagster's console output of each benchmark is kept in
+``/tmp/benchmarks-<name>.log``. Each module also runs on its own with more options
+(``python -m benchmarks.<module> --help``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks._common import Row, format_table, parse_rows
+from benchmarks._common import Row, format_table, load_average, machine, parse_rows
 
 MODULES = {
     "backfill": "benchmarks.backfill",
     "overhead": "benchmarks.overhead",
     "memory": "benchmarks.memory",
     "finish-to-s3": "benchmarks.finish_to_s3",
+    "wide": "benchmarks.wide",
 }
 _PROGRESS = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
 
 
-def machine() -> str:
-    """One line about the machine and the versions measured."""
-    try:
-        import dagster
+def machine_line() -> str:
+    """One line about the machine, the versions measured, and the load now.
 
-        dagster_version = dagster.__version__
-    except Exception:  # pragma: no cover - dagster is a dependency
-        dagster_version = "?"
-    mem = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = int(line.split()[1]) // 1024 // 1024
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}, "
-        f"dagster {dagster_version}, load average {load}"
-    )
+    >>> "cores" in machine_line() and "load average" in machine_line()
+    True
+    """
+    cores, versions = machine()
+    return f"{cores}, {versions}, load average {load_average()}"
+
+
+def drop_repeated_machine_rows(rows: list[Row]) -> list[Row]:
+    """Keep the first ``machine`` row of each distinct value (every benchmark prints one).
+
+    >>> rows = [Row("a", "-", "machine", "2 cores", "", "v"), Row("b", "-", "machine", "2 cores", "", "v")]
+    >>> [r.benchmark for r in drop_repeated_machine_rows(rows)]
+    ['a']
+    """
+    seen: set[tuple[object, str]] = set()
+    out = []
+    for row in rows:
+        if row.figure == "machine":
+            if (row.value, row.note) in seen:
+                continue
+            seen.add((row.value, row.note))
+        out.append(row)
+    return out
 
 
 def run_one(name: str, quick: bool, extra: list[str]) -> list[Row]:
@@ -80,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in MODULES]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(MODULES)}")
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine_line()}", flush=True)
     rows: list[Row] = []
     for name in names:
         extra = ["--profile"] if args.profile and name == "overhead" else []
         rows += run_one(name, args.quick, extra)
-    print(format_table(rows), flush=True)
+    print(format_table(drop_repeated_machine_rows(rows)), flush=True)
     return 1 if any(r.figure == "FAILED" for r in rows) else 0
 
 

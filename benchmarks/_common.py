@@ -1,4 +1,5 @@
-"""Shared bits of the benchmarks: result rows, the table printer, a throw-away Dagster home, CPU clocks.
+"""Shared bits of the benchmarks: result rows, the table printer, a throw-away Dagster home, CPU clocks, and the
+rows every benchmark starts with (the machine, its load, a single-core speed figure) and the CPU demand row.
 
 >>> print(format_table([Row("x", "demo", "wall", 1.234, "s", "a note")]))  # doctest: +NORMALIZE_WHITESPACE
 benchmark | variant | figure | value | unit | note
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
+import math
 import os
+import platform
 import resource
 import sys
 import tempfile
@@ -31,7 +35,7 @@ class Row:
     benchmark: str
     variant: str
     figure: str
-    value: float | str | None
+    value: float | int | str | None
     unit: str = ""
     note: str = ""
 
@@ -40,11 +44,18 @@ class Row:
         return (self.benchmark, self.variant, self.figure, _fmt(self.value), self.unit, self.note)
 
 
-def _fmt(value: float | str | None) -> str:
+def _fmt(value: float | int | str | None) -> str:
+    """A cell: counts as they are, other numbers with 3 significant-ish digits.
+
+    >>> _fmt(12), _fmt(12.0), _fmt(0.1234), _fmt(None)
+    ('12', '12.00', '0.123', '-')
+    """
     if value is None:
         return "-"
-    if isinstance(value, str):
-        return value
+    if isinstance(value, (str, bool)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
     if abs(value) >= 100:
         return f"{value:.1f}"
     if abs(value) >= 1:
@@ -114,3 +125,105 @@ def log(message: str) -> None:
 def jsonable(value: Any) -> Any:
     """``value`` through a JSON round trip (drops anything JSON cannot carry)."""
     return json.loads(json.dumps(value, default=str))
+
+
+#: The packages whose versions a figure depends on.
+VERSIONED = ("dagster", "dagster-aws", "boto3", "moto", "requests")
+
+
+def machine() -> tuple[str, str]:
+    """(cores and memory, versions): the machine and the software the figures were measured on.
+
+    >>> cores, versions = machine()
+    >>> "cores" in cores and "Python" in versions and "dagster" in versions
+    True
+    """
+    mem_kib = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    versions = [f"Python {platform.python_version()}"]
+    for package in VERSIONED:
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} -")
+    cpu = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = " ".join(line.partition(":")[2].split())
+                break
+    return f"{os.cpu_count()} cores, {mem_kib / 1024 / 1024:.0f} GiB", f"{cpu}; " + ", ".join(versions)
+
+
+def _speed_workload(loops: int) -> int:
+    """A fixed pure-Python workload (dict, str, int, list and call work, like parsing and logging events)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for i in range(loops):
+        word = f"k{i % 97}"
+        counts[word] = counts.get(word, 0) + i
+        total += len(word) * (i & 7) + abs(-i) % 13
+        if i % 1000 == 0:
+            total += sum(sorted(counts.values())[:10])
+    return total
+
+
+def single_core_speed(loops: int = 300_000, repeats: int = 5) -> tuple[float, float]:
+    """(best, median) thousands of workload loops per CPU second of this process, on one core.
+
+    Measured with ``time.process_time``, so other processes on the machine lower it only through shared caches
+    and frequency; the best of ``repeats`` is the figure to compare machines by.
+
+    >>> best, median = single_core_speed(loops=2_000, repeats=3)
+    >>> best >= median > 0
+    True
+    """
+    rates = []
+    for _ in range(repeats):
+        started = time.process_time()
+        _speed_workload(loops)
+        spent = max(time.process_time() - started, 1e-6)
+        rates.append(loops / spent / 1000.0)
+    rates.sort()
+    return rates[-1], rates[len(rates) // 2]
+
+
+def preamble(name: str) -> list[Row]:
+    """The rows every benchmark prints first: the machine, the load average at its start, single-core speed.
+
+    >>> [r.figure for r in preamble("x")]
+    ['machine', 'load average at start', 'single-core speed']
+    """
+    cores, versions = machine()
+    load = load_average()
+    best, median = single_core_speed()
+    return [
+        Row(name, "-", "machine", cores, "", versions),
+        Row(name, "-", "load average at start", load, "", "1 / 5 / 15 minutes"),
+        Row(
+            name,
+            "-",
+            "single-core speed",
+            best,
+            "kloops/s",
+            f"a fixed pure-Python loop, best of 5 (median {median:.0f}) per CPU second of this process; "
+            "compare machines by it",
+        ),
+    ]
+
+
+def cpu_demand_row(name: str, variant: str, cpu_total: float, ideal: float, parts: dict[str, float]) -> Row:
+    """CPU of all processes / (cores x ideal): above 1, the machine, not the accounts' capacity, is the limit.
+
+    >>> row = cpu_demand_row("x", "v", 30.0, 20.0, {"run": 20.0, "moto": 10.0})
+    >>> round(row.value, 3) == round(30.0 / ((os.cpu_count() or 1) * 20.0), 3), row.note.startswith("run 20.0 s")
+    (True, True)
+    """
+    cores = os.cpu_count() or 1
+    value = cpu_total / (cores * ideal) if ideal > 0 else math.nan
+    note = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+    note += f"; {cores} cores x {ideal:g} s ideal = {cores * ideal:g} CPU s; above 1 the machine is the limit"
+    return Row(name, variant, "CPU demand / (cores x ideal)", value, "x", note)

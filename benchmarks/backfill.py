@@ -13,18 +13,21 @@ Ideal = ceil(N / capacity) x T. ``python -m benchmarks.backfill [--quick] [--onl
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from benchmarks._common import Row, cpu_seconds, dagster_home, emit, load_average, log
-from benchmarks._services import SIM_TOKEN, Services
+from benchmarks._common import Row, cpu_demand_row, cpu_seconds, dagster_home, emit, log, preamble
+from benchmarks._probes import by_operation, per_video, read_s3_trace, s3_trace_dir
+from benchmarks._stack import SIM_TOKEN, start_stack
+from benchmarks._timeline import run_events, s3_window, step_rows, window_rows
 
 NAME = "backfill"
 #: The simulator's default heartbeat interval (the real API: ~10 s, so 12-42 heartbeats per video).
@@ -36,79 +39,6 @@ def _set_rows(per_partition: int) -> str:
     os.environ["BENCH_ROWS_SEED"] = seed
     os.environ["BENCH_ROWS_PER_PARTITION"] = str(per_partition)
     return seed
-
-
-def _iso_to_epoch(text: str) -> float:
-    return dt.datetime.fromisoformat(text).timestamp()
-
-
-def s3_window(svc: Services, prefix: str = "bench") -> dict[str, Any]:
-    """Timeline of the videos from S3 alone.
-
-    ``created`` / ``finished`` are the stream events' timestamps kept in each sidecar; ``stored`` is the moment
-    the finished job record (the last object written per video) was made. The window runs from the first
-    ``created`` to the last ``stored``; ``busy`` is the sum of created -> finished over all videos, so
-    busy / (capacity x window) is how full the accounts' slots were kept.
-    """
-    s3 = svc.s3_client()
-    paginator = s3.get_paginator("list_objects_v2")
-    created: dict[str, float] = {}
-    finished: dict[str, float] = {}
-    stored: dict[str, float] = {}
-    for page in paginator.paginate(Bucket=svc.bucket, Prefix=f"{prefix}/"):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            name = key.rsplit("/", 1)[-1].removesuffix(".json")
-            if key.startswith(f"{prefix}/_jobs/"):
-                record = json.loads(s3.get_object(Bucket=svc.bucket, Key=key)["Body"].read())
-                if record.get("status") == "finished":
-                    stored[name] = _iso_to_epoch(record["created_at"])
-            elif key.startswith(f"{prefix}/videos/") and key.endswith(".json"):
-                sidecar = json.loads(s3.get_object(Bucket=svc.bucket, Key=key)["Body"].read())
-                for event in sidecar["events"]:
-                    ts = event.get("timestamp")
-                    if event.get("status") == "created" and ts:
-                        created.setdefault(name, ts / 1000.0)
-                    elif event.get("status") == "finished" and ts:
-                        finished[name] = ts / 1000.0
-    done = [k for k in stored if k in created and k in finished]
-    if not done:
-        return {"videos": 0, "window": math.nan, "busy": 0.0, "store_mean": math.nan}
-    first, last = min(created[k] for k in done), max(stored[k] for k in done)
-    return {
-        "videos": len(done),
-        "first_create": first,
-        "last_write": last,
-        "window": last - first,
-        "busy": sum(finished[k] - created[k] for k in done),
-        "generation_mean": sum(finished[k] - created[k] for k in done) / len(done),
-        "store_mean": sum(stored[k] - finished[k] for k in done) / len(done),
-    }
-
-
-def _run_events(instance: Any, run_id: str, step: str) -> dict[str, float]:
-    import dagster as dg
-
-    out: dict[str, float] = {}
-    wanted = {
-        dg.DagsterEventType.RUN_START: "run_start",
-        dg.DagsterEventType.RUN_SUCCESS: "run_end",
-        dg.DagsterEventType.RUN_FAILURE: "run_end",
-    }
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None:
-            continue
-        name = wanted.get(event.event_type)
-        if name:
-            out[name] = record.timestamp
-        if event.step_key == step:
-            if event.event_type == dg.DagsterEventType.STEP_START:
-                out["step_start"] = record.timestamp
-            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-                out["step_end"] = record.timestamp
-    out["log_records"] = float(len(instance.all_logs(run_id)))
-    return out
 
 
 #: Run config of each ``--executor``: the default multiprocess executor spawns a fresh interpreter per step
@@ -136,7 +66,13 @@ def single_run(n: int, partitions: int, capacity: int, t: float, executor: str =
     ideal = math.ceil(n / capacity) * t
     per = math.ceil(n / partitions)
     n = per * partitions
-    with Services(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc, dagster_home():
+    variant = "a: ours, 1 run"
+    with (
+        start_stack(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc,
+        dagster_home(),
+        tempfile.TemporaryDirectory(prefix="bench_s3_trace_") as trace_dir,
+        s3_trace_dir(Path(trace_dir)),
+    ):
         os.environ.update(svc.env())
         _set_rows(per)
         names = [f"set{i:02d}" for i in range(partitions)]
@@ -156,54 +92,25 @@ def single_run(n: int, partitions: int, capacity: int, t: float, executor: str =
                 run_id = result.run_id
             wall = time.time() - started
             cpu1, svc1 = cpu_seconds(), svc.service_cpu()
-            events = _run_events(instance, run_id, "bench_videos")
-        window = s3_window(svc)
+            events = run_events(instance, run_id, "bench_videos")
+        trace = read_s3_trace(Path(trace_dir))
+        window = s3_window(svc.s3_client(), svc.bucket, trace=trace)
         counters = svc.counters()
-    step_window = window["window"]
     run_cpu = cpu1["self"] - cpu0["self"] + cpu1["children"] - cpu0["children"]
-    fill = window["busy"] / (capacity * step_window) if step_window else math.nan
-    note = f"{n} prompts, {partitions} partitions, 1 run, {executor} executor; success={ok}"
+    service_cpu = {k: svc1[k] - svc0.get(k, 0.0) for k in svc1}
+    calls = by_operation(trace)
     rows = [
-        Row(NAME, "a: ours, 1 run", "ideal", ideal, "s", f"ceil({n}/{capacity}) x {t:g} s"),
-        Row(NAME, "a: ours, 1 run", "first create -> last S3 object", step_window, "s", note),
-        Row(NAME, "a: ours, 1 run", "  / ideal", step_window / ideal, "x", "target <= 1.10"),
+        Row(NAME, variant, "ideal", ideal, "s", f"ceil({n}/{capacity}) x {t:g} s"),
+        *window_rows(NAME, variant, window, ideal, capacity),
+    ]
+    rows[1].note += f"; {n} prompts, {partitions} partitions, 1 run, {executor} executor; success={ok}"
+    rows += step_rows(NAME, variant, events, window)
+    rows += [
+        Row(NAME, variant, "whole run (execute_job call)", wall, "s", "incl. process spawns"),
+        Row(NAME, variant, "  / ideal", wall / ideal, "x"),
         Row(
             NAME,
-            "a: ours, 1 run",
-            "slots kept busy",
-            100 * fill,
-            "%",
-            f"mean created->finished {window['generation_mean']:.2f} s, "
-            f"finished->stored {window['store_mean']:.2f} s",
-        ),
-        Row(
-            NAME,
-            "a: ours, 1 run",
-            "videos step (STEP_START -> STEP_SUCCESS)",
-            events.get("step_end", math.nan) - events.get("step_start", math.nan),
-            "s",
-        ),
-        Row(
-            NAME,
-            "a: ours, 1 run",
-            "  step start -> first create",
-            window.get("first_create", math.nan) - events.get("step_start", math.nan),
-            "s",
-            "resources, template lookup, validation, first claims and slot leases",
-        ),
-        Row(
-            NAME,
-            "a: ours, 1 run",
-            "  last S3 object -> step end",
-            events.get("step_end", math.nan) - window.get("last_write", math.nan),
-            "s",
-            "manifests, output metadata, IO manager",
-        ),
-        Row(NAME, "a: ours, 1 run", "whole run (execute_job call)", wall, "s", "incl. process spawns"),
-        Row(NAME, "a: ours, 1 run", "  / ideal", wall / ideal, "x"),
-        Row(
-            NAME,
-            "a: ours, 1 run",
+            variant,
             "creates / videos in S3",
             f"{counters['creates']} / {window['videos']}",
             "",
@@ -212,29 +119,40 @@ def single_run(n: int, partitions: int, capacity: int, t: float, executor: str =
         ),
         Row(
             NAME,
-            "a: ours, 1 run",
+            variant,
+            "event-log records per video",
+            events["log_records"] / n,
+            "",
+            f"{int(events['log_records'])} in the run",
+        ),
+        Row(
+            NAME,
+            variant,
+            "S3 calls of the step per video",
+            sum(calls.values()) / n,
+            "",
+            "the videos asset's client, fixed costs included (IO manager not counted): "
+            + per_video(calls, n),
+        ),
+        Row(
+            NAME,
+            variant,
             "CPU of the run (all processes)",
             run_cpu,
             "s",
-            f"{int(events['log_records'])} event-log records"
+            f"{run_cpu / n * 1000:.0f} ms per video"
             + ("; steps forked by the forkserver are not counted" if executor == "forkserver" else ""),
         ),
         Row(
             NAME,
-            "a: ours, 1 run",
+            variant,
             "CPU of the simulator + moto",
-            sum(svc1.values()) - sum(svc0.values()),
+            sum(service_cpu.values()),
             "s",
-            ", ".join(f"{k} {svc1[k] - svc0.get(k, 0):.1f} s" for k in svc1)
-            + f"; the machine has {os.cpu_count()} cores x {ideal:g} s ideal = {(os.cpu_count() or 1) * ideal:g} s",
+            ", ".join(f"{k} {v:.1f} s" for k, v in service_cpu.items()),
         ),
-        Row(
-            NAME,
-            "a: ours, 1 run",
-            "CPU demand / (cores x ideal)",
-            (run_cpu + sum(svc1.values()) - sum(svc0.values())) / ((os.cpu_count() or 1) * ideal),
-            "x",
-            "above 1: this machine cannot reach the ideal, whatever the scheduling",
+        cpu_demand_row(
+            NAME, variant, run_cpu + sum(service_cpu.values()), ideal, {"run": run_cpu, **service_cpu}
         ),
     ]
     return rows
@@ -273,7 +191,7 @@ def _seed_style_one(base_url: str, s3: Any, bucket: str, prompt: str) -> None:
 def seed_sequential(n: int, sample: int, capacity: int, t: float) -> list[Row]:
     """(b): the seed's approach, sequentially; ``sample`` prompts measured, extrapolated to N."""
     ideal = math.ceil(n / capacity) * t
-    with Services(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc:
+    with start_stack(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc:
         s3 = svc.s3_client()
         log(f"(b) seed-style sequential streams: sample of {sample}")
         started = time.time()
@@ -295,7 +213,7 @@ def run_per_partition(n: int, sample: int, capacity: int, t: float) -> list[Row]
     from benchmarks._defs import bench_job
 
     ideal = math.ceil(n / capacity) * t
-    with Services(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc, dagster_home():
+    with start_stack(generation_seconds=t, heartbeat_seconds=HEARTBEAT) as svc, dagster_home():
         os.environ.update(svc.env())
         _set_rows(1)
         names = [f"prompt{i:03d}" for i in range(sample)]
@@ -348,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or (20 if args.quick else 200)
     capacity, t = 10, args.generation_seconds
     variants = set(args.only.split(","))
-    rows: list[Row] = [Row(NAME, "-", "load average at start", load_average())]
+    rows: list[Row] = preamble(NAME)
     if "a" in variants:
         rows += single_run(n, args.partitions, capacity, t, args.executor)
     if "b" in variants:

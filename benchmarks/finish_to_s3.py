@@ -16,14 +16,14 @@ import io
 import time
 import uuid
 
-from benchmarks._common import Row, emit, load_average, log
-from benchmarks._services import Services
+from benchmarks._common import Row, emit, log, preamble
+from benchmarks._stack import Stack, start_stack
 from benchmarks.memory import human, parse_size
 
 NAME = "finish-to-s3"
 
 
-def _ours(svc: Services, s3: object) -> dict[str, float | str]:
+def _ours(svc: Stack, s3: object) -> dict[str, float | str]:
     from minimax_dagster.production.prompts import VideoPrompt
 
     producer = svc.producer(s3)
@@ -51,7 +51,7 @@ def _ours(svc: Services, s3: object) -> dict[str, float | str]:
     }
 
 
-def _plain(svc: Services, s3: object, data: bytes) -> float:
+def _plain(svc: Stack, s3: object, data: bytes) -> float:
     started = time.monotonic()
     s3.upload_fileobj(io.BytesIO(data), svc.bucket, f"plain/{uuid.uuid4().hex}.mp4")  # type: ignore[attr-defined]
     return time.monotonic() - started
@@ -61,7 +61,7 @@ def measure(sizes: list[int], repeats: int) -> list[Row]:
     """Rows per size: ours (to the video, to everything), plain boto3, the ratio."""
     rows: list[Row] = []
     for size in sizes:
-        with Services(generation_seconds=0.5, video_bytes=size) as svc:
+        with start_stack(generation_seconds=0.5, video_bytes=size) as svc:
             s3 = svc.s3_client()
             ours: list[dict[str, float | str]] = []
             plain: list[float] = []
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in (args.sizes or ("16M" if args.quick else "64M,256M")).split(",")]
     repeats = args.repeats or (1 if args.quick else 2)
-    rows = [Row(NAME, "-", "load average at start", load_average())]
+    rows = preamble(NAME)
     rows += measure(sizes, repeats)
     emit(rows, args.json)
     return 0

@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._common import Row, emit, load_average, log
-from benchmarks._services import SIM_TOKEN, Services, proc_status
+from benchmarks._common import Row, emit, log, preamble
+from benchmarks._probes import proc_status
+from benchmarks._stack import SIM_TOKEN, start_stack
 
 NAME = "memory"
 MIB = 1024 * 1024
@@ -131,7 +132,7 @@ def measure(sizes: list[int]) -> list[Row]:
         if reason:
             rows.append(Row(NAME, human(size), "peak RSS above baseline", None, "MiB", reason))
             continue
-        with Services(generation_seconds=0.2, video_bytes=size) as svc:
+        with start_stack(generation_seconds=0.2, video_bytes=size) as svc:
             log(f"memory: {human(size)}")
             cmd = [
                 sys.executable,
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     default = "48M" if args.quick else "256M,1G,2G,4G"
     sizes = [parse_size(s) for s in (args.sizes or default).split(",")]
-    rows = [Row(NAME, "-", "load average at start", load_average())]
+    rows = preamble(NAME)
     rows += measure(sizes)
     emit(rows, args.json)
     return 0
