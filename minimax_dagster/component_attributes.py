@@ -1,0 +1,378 @@
+"""The YAML attributes of :class:`~minimax_dagster.component.MiniMaxVideoComponent` that are more than a scalar:
+partitions, freshness, retry and backfill policies, checks, resource keys and the resources themselves.
+
+Each is a small model (what ``defs.yaml`` may say, validated with the line of any mistake) plus a resolver that
+turns it into the Dagster object. Secrets in the resources must be written ``"{{ env.NAME }}"``: they become
+``dg.EnvVar("NAME")``, resolved in the step, so the value is in no definition snapshot, the UI or a log line,
+and ``dg check defs`` passes where the variable is not set.
+
+>>> import dagster as dg
+>>> from dagster.components.resolved.context import ResolutionContext
+>>> ctx = ResolutionContext.default()
+>>> resource = resolve_minimax_resource(ctx, MiniMaxResourceAttributes(api_token="{{ env.USEAPI_TOKEN }}"))
+>>> isinstance(resource.api_token, dg.EnvVar), resource.api_token.env_var_name
+(True, 'USEAPI_TOKEN')
+>>> resolve_partitions(ctx, DailyPartitionsModel(type="daily", start_date="2026-11-01")).start.date().isoformat()
+'2026-11-01'
+"""
+
+import datetime as dt
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import dagster as dg
+from dagster.components.resolved.errors import ResolutionException
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+
+#: ``{{ env.NAME }}`` or ``{{ env('NAME') }}`` and nothing else: a reference to one environment variable.
+_ENV_REFERENCE = re.compile(
+    r"""^\s*\{\{\s*env(?:\.(?P<attr>[A-Za-z_][A-Za-z0-9_]*)|\(\s*['"](?P<call>[A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
+)
+
+
+def env_reference(value: Any) -> str | None:
+    """The variable a ``"{{ env.NAME }}"`` template names, or ``None`` for any other value.
+
+    >>> env_reference("{{ env.USEAPI_TOKEN }}"), env_reference("{{ env('AWS_SECRET') }}"), env_reference("abc")
+    ('USEAPI_TOKEN', 'AWS_SECRET', None)
+    """
+    if not isinstance(value, str):
+        return None
+    match = _ENV_REFERENCE.match(value)
+    return (match.group("attr") or match.group("call")) if match else None
+
+
+def render(context: dg.ResolutionContext, value: Any) -> Any:
+    """``value`` with its ``{{ ... }}`` templates rendered. Unlike ``context.resolve_value``, a plain string stays
+    a string: jinja's native rendering would turn ``"1234567"`` (an account id) into an int.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> render(ResolutionContext.default(), {"account": "1234567", "day": "{{ 1 + 1 }}"})
+    {'account': '1234567', 'day': 2}
+    """
+    if isinstance(value, str):
+        return context.resolve_value(value) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, Mapping):
+        return {k: render(context.at_path(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [render(context.at_path(i), v) for i, v in enumerate(value)]
+    return value
+
+
+def located_error(context: dg.ResolutionContext, message: str) -> ResolutionException:
+    """An error that says ``message`` after the file, line and snippet of ``context``'s place in ``defs.yaml``
+    (the message alone when the attributes did not come from a file)."""
+    tree = context.source_position_tree
+    if tree is None:
+        return ResolutionException(message)
+    source = tree.source_error(yaml_path=context.path, inline_error_message=message, value_error=True)
+    return ResolutionException(
+        f"{source.file_name}:{source.start_line_no} - {source.location}\n{source.snippet}\n{message}"
+    )
+
+
+# ---------------------------------------------------------------- partitions
+
+
+class DailyPartitionsModel(dg.Model):
+    """One partition per day from ``start_date`` (``YYYY-MM-DD``), like ``dg.DailyPartitionsDefinition``."""
+
+    type: Literal["daily"] = Field(description="`daily`.")
+    start_date: str = Field(description="First day, YYYY-MM-DD.", examples=["2026-11-01"])
+    end_date: str | None = Field(default=None, description="Day after the last one (default: open-ended).")
+    timezone: str | None = Field(default=None, description="IANA timezone of the days (default UTC).")
+    end_offset: int = Field(default=0, description="1 makes today's partition available before the day ends.")
+    hour_offset: int = Field(default=0, ge=0, le=23, description="Hour the day starts at.")
+    minute_offset: int = Field(default=0, ge=0, le=59, description="Minute the day starts at.")
+
+
+class DynamicPartitionsModel(dg.Model):
+    """Partitions added at run time (by a sensor, the UI or ``instance.add_dynamic_partitions``), e.g. one per
+    prompt dataset. Assets that name the same ``name`` share the partitions."""
+
+    type: Literal["dynamic"] = Field(description="`dynamic`.")
+    name: str = Field(description="Name of the dynamic partitions definition.", examples=["prompt_datasets"])
+
+
+def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.PartitionsDefinition | None:
+    """``partitions:`` → the partitions definition (``None`` when absent)."""
+    if model is None or isinstance(model, dg.PartitionsDefinition):
+        return model
+    if isinstance(model, DynamicPartitionsModel):
+        return dg.DynamicPartitionsDefinition(name=str(render(context, model.name)))
+    values = render(context, model.model_dump())
+    try:
+        return dg.DailyPartitionsDefinition(
+            start_date=values["start_date"],
+            end_date=values["end_date"],
+            timezone=values["timezone"],
+            end_offset=values["end_offset"],
+            hour_offset=values["hour_offset"],
+            minute_offset=values["minute_offset"],
+        )
+    except Exception as exc:
+        raise located_error(context, f"partitions: {exc} (start_date and end_date are YYYY-MM-DD)") from None
+
+
+# ---------------------------------------------------------------- freshness, retries, backfills
+
+
+class TimeWindowFreshnessModel(dg.Model):
+    """Fresh when materialized within the last ``fail_window_hours`` (``dg.FreshnessPolicy.time_window``)."""
+
+    type: Literal["time_window"] = Field(description="`time_window`.")
+    fail_window_hours: float = Field(gt=0, description="Older than this many hours: failed freshness.")
+    warn_window_hours: float | None = Field(default=None, gt=0, description="Older than this: a warning.")
+
+
+class CronFreshnessModel(dg.Model):
+    """Materialized by each ``deadline_cron`` tick, in the window before it (``dg.FreshnessPolicy.cron``)."""
+
+    type: Literal["cron"] = Field(description="`cron`.")
+    deadline_cron: str = Field(description="When the asset must be fresh.", examples=["0 9 * * *"])
+    lower_bound_hours: float = Field(
+        gt=0, description="How long before the deadline a materialization counts."
+    )
+    timezone: str = Field(default="UTC", description="IANA timezone of the cron.")
+
+
+def resolve_freshness(context: dg.ResolutionContext, model: Any) -> Any:
+    """``freshness_policy:`` (a model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``)."""
+    if model is None or not isinstance(model, BaseModel):
+        return model
+    try:
+        if isinstance(model, CronFreshnessModel):
+            return dg.FreshnessPolicy.cron(
+                deadline_cron=model.deadline_cron,
+                lower_bound_delta=dt.timedelta(hours=model.lower_bound_hours),
+                timezone=model.timezone,
+            )
+        warn = model.warn_window_hours
+        return dg.FreshnessPolicy.time_window(
+            fail_window=dt.timedelta(hours=model.fail_window_hours),
+            warn_window=dt.timedelta(hours=warn) if warn is not None else None,
+        )
+    except Exception as exc:
+        raise located_error(context, f"freshness_policy: {exc}") from None
+
+
+class RetryPolicyModel(dg.Model):
+    """How often a failed step is retried; a retry reuses finished videos and reattaches to running ones."""
+
+    max_retries: int = Field(default=1, ge=0, description="Retries after the first attempt.")
+    delay_seconds: float | None = Field(default=None, ge=0, description="Wait before a retry.")
+    backoff: Literal["linear", "exponential"] | None = Field(default=None, description="How the delay grows.")
+    jitter: Literal["full", "plus_minus"] | None = Field(default=None, description="Randomness of the delay.")
+
+
+def resolve_retry_policy(context: dg.ResolutionContext, model: Any) -> dg.RetryPolicy | None:
+    """``retry_policy:`` → ``dg.RetryPolicy``."""
+    if model is None or isinstance(model, dg.RetryPolicy):
+        return model
+    return dg.RetryPolicy(
+        max_retries=model.max_retries,
+        delay=model.delay_seconds,
+        backoff=dg.Backoff(model.backoff.upper()) if model.backoff else None,
+        jitter=dg.Jitter(model.jitter.upper()) if model.jitter else None,
+    )
+
+
+class SingleRunBackfillModel(dg.Model):
+    """A backfill over many partitions is ONE run sharing the API capacity (the usual choice)."""
+
+    type: Literal["single_run"] = Field(description="`single_run`.")
+
+
+class MultiRunBackfillModel(dg.Model):
+    """A backfill is split into runs of at most ``max_partitions_per_run`` partitions."""
+
+    type: Literal["multi_run"] = Field(description="`multi_run`.")
+    max_partitions_per_run: int = Field(default=1, ge=1, description="Partitions per run.")
+
+
+def resolve_backfill_policy(context: dg.ResolutionContext, model: Any) -> dg.BackfillPolicy | None:
+    """``backfill_policy:`` → ``dg.BackfillPolicy``."""
+    if model is None or isinstance(model, dg.BackfillPolicy):
+        return model
+    if isinstance(model, MultiRunBackfillModel):
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=model.max_partitions_per_run)
+    return dg.BackfillPolicy.single_run()
+
+
+# ---------------------------------------------------------------- checks and resource keys
+
+
+class VideoChecksModel(dg.Model):
+    """The asset checks ``videos_in_s3`` and ``all_prompts_present`` (``minimax_dagster.checks``)."""
+
+    enabled: bool = Field(default=True, description="Define the two checks on the video asset.")
+    blocking: bool = Field(
+        default=False, description="A failed check stops downstream assets of the same run."
+    )
+
+
+class ResourceKeysModel(dg.Model):
+    """The resource keys the video asset asks for. Change them to give two components different resources."""
+
+    minimax: str = Field(default="minimax", description="Key of the MiniMaxResource.")
+    s3: str = Field(default="s3", description="Key of the S3 resource (dagster-aws S3Resource or ours).")
+    io_manager: str = Field(
+        default="minimax_io_manager", description="Key of the IO manager storing the manifests (S3 JSON)."
+    )
+
+
+# ---------------------------------------------------------------- resources
+
+
+def _templatable(annotation: Any) -> Any:
+    """The YAML type of a resource field: the field's own type, a nested model's YAML model, or a template."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _attributes_model(annotation, f"{annotation.__name__}Attributes", required=True)
+    if origin is list and args:
+        return list[_templatable(args[0])]  # type: ignore[misc]
+    return annotation
+
+
+def _attributes_model(source: type[BaseModel], name: str, *, required: bool = False) -> type[dg.Model]:
+    """A ``dg.Model`` with ``source``'s fields and descriptions, each also accepting a ``{{ ... }}`` template.
+
+    Top-level fields are all optional (unset means the resource's default); nested models keep required ones.
+    """
+    fields: dict[str, Any] = {}
+    for field_name, info in source.model_fields.items():
+        yaml_type = Union[_templatable(info.annotation), str]  # noqa: UP007 (a runtime-built union)
+        keep_required = required and info.is_required()
+        fields[field_name] = (
+            yaml_type if keep_required else yaml_type | None,
+            Field(
+                default=... if keep_required else None,
+                description=info.description,
+                json_schema_extra=info.json_schema_extra,
+            ),
+        )
+    doc = f"The YAML attributes of ``{source.__name__}``: its fields, each also accepting a template."
+    return create_model(name, __base__=dg.Model, __doc__=doc, **fields)
+
+
+MiniMaxResourceAttributes = _attributes_model(MiniMaxResource, "MiniMaxResourceAttributes")
+MiniMaxS3ResourceAttributes = _attributes_model(MiniMaxS3Resource, "MiniMaxS3ResourceAttributes")
+
+
+def _is_secret(info: Any) -> bool:
+    return bool((info.json_schema_extra or {}).get("is_secret"))
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or (
+        get_origin(annotation) in (Union, types.UnionType) and str in get_args(annotation)
+    )
+
+
+def resolve_resource_fields(
+    context: dg.ResolutionContext, resource_cls: type[dg.ConfigurableResource], model: BaseModel, where: str
+) -> dict[str, Any]:
+    """The keyword arguments of ``resource_cls`` that ``model`` sets: ``{{ env.NAME }}`` on a text field becomes
+    ``dg.EnvVar("NAME")``; a secret field must be such a reference (never a literal); the rest is rendered."""
+    out: dict[str, Any] = {}
+    for name, value in model.model_dump(exclude_unset=True).items():
+        info = resource_cls.model_fields[name]
+        variable = env_reference(value)
+        if _is_secret(info) and value is not None and variable is None:
+            raise located_error(
+                context.at_path(name),
+                f"{where}.{name} is a secret: write it as '{{{{ env.VARIABLE }}}}' (e.g. "
+                f"'{{{{ env.{_suggest_variable(name)} }}}}') and set the variable; a value written in "
+                "defs.yaml would end up in version control",
+            )
+        if variable is not None and _is_text(info.annotation):
+            out[name] = dg.EnvVar(variable)
+            continue
+        rendered = render(context.at_path(name), value)
+        out[name] = (
+            str(rendered) if _is_text(info.annotation) and isinstance(rendered, (int, float)) else rendered
+        )
+    return out
+
+
+def _suggest_variable(field: str) -> str:
+    return {"api_token": "USEAPI_TOKEN"}.get(field, field.upper())
+
+
+def _build_resource(
+    context: dg.ResolutionContext, resource_cls: type[dg.ConfigurableResource], model: Any, where: str
+) -> Any:
+    if model is None or isinstance(model, resource_cls):
+        return model
+    kwargs = resolve_resource_fields(context, resource_cls, model, where)
+    try:
+        return resource_cls(**kwargs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise located_error(context, problems) from None
+
+
+def resolve_minimax_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxResource | None:
+    """``resources.minimax:`` → :class:`~minimax_dagster.resources.MiniMaxResource`."""
+    return _build_resource(context, MiniMaxResource, model, "resources.minimax")
+
+
+def resolve_s3_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxS3Resource | None:
+    """``resources.s3:`` → :class:`~minimax_dagster.resources.MiniMaxS3Resource` (``{}``: boto3's usual chain)."""
+    return _build_resource(context, MiniMaxS3Resource, model, "resources.s3")
+
+
+@dataclass
+class MiniMaxResources(dg.Resolvable):
+    """``resources:`` the component binds for its asset, under ``resource_keys``. Leave a resource out to bind it
+    elsewhere in the project (one place for several components).
+
+    The fields hold a :class:`MiniMaxResource` and a :class:`MiniMaxS3Resource`; they are annotated with their
+    base class because dagster's schema derivation refuses pydantic models with constrained fields.
+    """
+
+    minimax: Annotated[
+        dg.ConfigurableResource | None,
+        dg.Resolver(
+            resolve_minimax_resource,
+            model_field_type=MiniMaxResourceAttributes,
+            description="MiniMaxResource settings; api_token as '{{ env.USEAPI_TOKEN }}'.",
+        ),
+    ] = None
+    s3: Annotated[
+        dg.ConfigurableResource | None,
+        dg.Resolver(
+            resolve_s3_resource,
+            model_field_type=MiniMaxS3ResourceAttributes,
+            description="S3 settings (region_name, endpoint_url, profile_name, ...); {} uses boto3's usual chain. "
+            "Also binds the IO manager that stores the manifests as JSON in the bucket.",
+        ),
+    ] = None
+
+
+def text_field(
+    context: dg.ResolutionContext, field: str, raw: Any, fix: str, *, allow_empty: bool = False
+) -> str:
+    """Render a text attribute; an unset environment variable or an empty value is an error naming the fix."""
+    value = render(context, raw)
+    if value is None or (not allow_empty and str(value).strip() == ""):
+        variable = env_reference(raw)
+        why = f"environment variable {variable} is not set" if variable else "it is empty"
+        raise located_error(context, f"{field}: {why}; {fix}")
+    return str(value)
+
+
+def mapping_of_text(value: Mapping[str, Any] | None) -> dict[str, str]:
+    """Tags and op tags: every value as text.
+
+    >>> mapping_of_text({"tier": 1, "team": "video"})
+    {'tier': '1', 'team': 'video'}
+    """
+    return {str(k): str(v) for k, v in (value or {}).items()}
