@@ -30,15 +30,12 @@ from dagster.components.resolved.core_models import ResolvedAssetKey
 from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.checks import build_video_checks
 from minimax_dagster.component_attributes import (
-    CronFreshnessModel,
-    DailyPartitionsModel,
-    DynamicPartitionsModel,
+    BackfillPolicyModel,
+    FreshnessModel,
     MiniMaxResources,
-    MultiRunBackfillModel,
+    PartitionsModel,
     ResourceKeysModel,
     RetryPolicyModel,
-    SingleRunBackfillModel,
-    TimeWindowFreshnessModel,
     VideoChecksModel,
     env_reference,
     located_error,
@@ -234,7 +231,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
         dg.PartitionsDefinition | None,
         dg.Resolver(
             resolve_partitions,
-            model_field_type=DailyPartitionsModel | DynamicPartitionsModel,
+            model_field_type=PartitionsModel,
             description="Left out: not partitioned. {type: daily, start_date: ...} or {type: dynamic, name: ...}.",
         ),
     ] = None
@@ -255,7 +252,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
         dg.FreshnessPolicy | None,
         dg.Resolver(
             resolve_freshness,
-            model_field_type=TimeWindowFreshnessModel | CronFreshnessModel,
+            model_field_type=FreshnessModel,
             description="{type: time_window, fail_window_hours: ...} or {type: cron, deadline_cron: ..., "
             "lower_bound_hours: ...}.",
         ),
@@ -272,7 +269,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
         dg.BackfillPolicy | None,
         dg.Resolver(
             resolve_backfill_policy,
-            model_field_type=SingleRunBackfillModel | MultiRunBackfillModel,
+            model_field_type=BackfillPolicyModel,
             description="{type: single_run} makes a backfill one run sharing the API capacity.",
         ),
     ] = None

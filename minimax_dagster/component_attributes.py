@@ -12,7 +12,7 @@ and ``dg check defs`` passes where the variable is not set.
 >>> resource = resolve_minimax_resource(ctx, MiniMaxResourceAttributes(api_token="{{ env.USEAPI_TOKEN }}"))
 >>> isinstance(resource.api_token, dg.EnvVar), resource.api_token.env_var_name
 (True, 'USEAPI_TOKEN')
->>> resolve_partitions(ctx, DailyPartitionsModel(type="daily", start_date="2026-11-01")).start.date().isoformat()
+>>> resolve_partitions(ctx, PartitionsModel(type="daily", start_date="2026-11-01")).start.date().isoformat()
 '2026-11-01'
 """
 
@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import dagster as dg
 from dagster.components.resolved.errors import ResolutionException
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
 
@@ -64,51 +64,77 @@ def render(context: dg.ResolutionContext, value: Any) -> Any:
     return value
 
 
-def located_error(context: dg.ResolutionContext, message: str) -> ResolutionException:
+def located_error(
+    context: dg.ResolutionContext, message: str, *, show_line: bool = True
+) -> ResolutionException:
     """An error that says ``message`` after the file, line and snippet of ``context``'s place in ``defs.yaml``
-    (the message alone when the attributes did not come from a file)."""
+    (the message alone when the attributes did not come from a file). ``show_line=False`` leaves the snippet
+    out: for a secret written in the file, which must not be echoed."""
     tree = context.source_position_tree
     if tree is None:
         return ResolutionException(message)
     source = tree.source_error(yaml_path=context.path, inline_error_message=message, value_error=True)
+    snippet = f"{source.snippet}\n" if show_line else ""
     return ResolutionException(
-        f"{source.file_name}:{source.start_line_no} - {source.location}\n{source.snippet}\n{message}"
+        f"{source.file_name}:{source.start_line_no} - {source.location}\n{snippet}{message}"
     )
 
 
 # ---------------------------------------------------------------- partitions
 
 
-class DailyPartitionsModel(dg.Model):
-    """One partition per day from ``start_date`` (``YYYY-MM-DD``), like ``dg.DailyPartitionsDefinition``."""
-
-    type: Literal["daily"] = Field(description="`daily`.")
-    start_date: str = Field(description="First day, YYYY-MM-DD.", examples=["2026-11-01"])
-    end_date: str | None = Field(default=None, description="Day after the last one (default: open-ended).")
-    timezone: str | None = Field(default=None, description="IANA timezone of the days (default UTC).")
-    end_offset: int = Field(default=0, description="1 makes today's partition available before the day ends.")
-    hour_offset: int = Field(default=0, ge=0, le=23, description="Hour the day starts at.")
-    minute_offset: int = Field(default=0, ge=0, le=59, description="Minute the day starts at.")
+def _only_for(model: BaseModel, kind: str, names: tuple[str, ...]) -> None:
+    """Refuse the fields of another ``type`` (a YAML mistake, e.g. ``name:`` on daily partitions)."""
+    stray = [n for n in names if n in model.model_fields_set]
+    if stray:
+        raise ValueError(f"{', '.join(stray)} not allowed with type {kind}")
 
 
-class DynamicPartitionsModel(dg.Model):
-    """Partitions added at run time (by a sensor, the UI or ``instance.add_dynamic_partitions``), e.g. one per
-    prompt dataset. Assets that name the same ``name`` share the partitions."""
+class PartitionsModel(dg.Model):
+    """``type: daily`` (one partition per day from ``start_date``) or ``type: dynamic`` (partitions added at run
+    time by a sensor, the UI or ``instance.add_dynamic_partitions``, e.g. one per prompt dataset; assets naming
+    the same ``name`` share them)."""
 
-    type: Literal["dynamic"] = Field(description="`dynamic`.")
-    name: str = Field(description="Name of the dynamic partitions definition.", examples=["prompt_datasets"])
+    type: Literal["daily", "dynamic"] = Field(description="daily or dynamic.")
+    start_date: str | None = Field(
+        default=None, description="daily: first day, YYYY-MM-DD.", examples=["2026-11-01"]
+    )
+    end_date: str | None = Field(
+        default=None, description="daily: day after the last one (default: open-ended)."
+    )
+    timezone: str | None = Field(default=None, description="daily: IANA timezone of the days (default UTC).")
+    end_offset: int = Field(
+        default=0, description="daily: 1 makes today's partition available before it ends."
+    )
+    hour_offset: int = Field(default=0, ge=0, le=23, description="daily: hour the day starts at.")
+    minute_offset: int = Field(default=0, ge=0, le=59, description="daily: minute the day starts at.")
+    name: str | None = Field(
+        default=None, description="dynamic: name of the partitions.", examples=["datasets"]
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "PartitionsModel":
+        if self.type == "dynamic":
+            if not self.name:
+                raise ValueError("dynamic partitions need name: (e.g. prompt_datasets)")
+            _only_for(self, "dynamic", ("start_date", "end_date", "timezone", "end_offset", "hour_offset"))
+        elif not self.start_date:
+            raise ValueError("daily partitions need start_date: YYYY-MM-DD (the first day)")
+        else:
+            _only_for(self, "daily", ("name",))
+        return self
 
 
 def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.PartitionsDefinition | None:
     """``partitions:`` → the partitions definition (``None`` when absent)."""
     if model is None or isinstance(model, dg.PartitionsDefinition):
         return model
-    if isinstance(model, DynamicPartitionsModel):
-        return dg.DynamicPartitionsDefinition(name=str(render(context, model.name)))
     values = render(context, model.model_dump())
     try:
+        if values["type"] == "dynamic":
+            return dg.DynamicPartitionsDefinition(name=str(values["name"]))
         return dg.DailyPartitionsDefinition(
-            start_date=values["start_date"],
+            start_date=str(values["start_date"]),
             end_date=values["end_date"],
             timezone=values["timezone"],
             end_offset=values["end_offset"],
@@ -122,39 +148,59 @@ def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.Partitio
 # ---------------------------------------------------------------- freshness, retries, backfills
 
 
-class TimeWindowFreshnessModel(dg.Model):
-    """Fresh when materialized within the last ``fail_window_hours`` (``dg.FreshnessPolicy.time_window``)."""
+class FreshnessModel(dg.Model):
+    """``type: time_window``: fresh when materialized within the last ``fail_window_hours``
+    (``dg.FreshnessPolicy.time_window``). ``type: cron``: materialized by each ``deadline_cron`` tick, in the
+    ``lower_bound_hours`` before it (``dg.FreshnessPolicy.cron``)."""
 
-    type: Literal["time_window"] = Field(description="`time_window`.")
-    fail_window_hours: float = Field(gt=0, description="Older than this many hours: failed freshness.")
-    warn_window_hours: float | None = Field(default=None, gt=0, description="Older than this: a warning.")
-
-
-class CronFreshnessModel(dg.Model):
-    """Materialized by each ``deadline_cron`` tick, in the window before it (``dg.FreshnessPolicy.cron``)."""
-
-    type: Literal["cron"] = Field(description="`cron`.")
-    deadline_cron: str = Field(description="When the asset must be fresh.", examples=["0 9 * * *"])
-    lower_bound_hours: float = Field(
-        gt=0, description="How long before the deadline a materialization counts."
+    type: Literal["time_window", "cron"] = Field(description="time_window or cron.")
+    fail_window_hours: float | None = Field(
+        default=None, gt=0, description="time_window: older is a failure."
     )
-    timezone: str = Field(default="UTC", description="IANA timezone of the cron.")
+    warn_window_hours: float | None = Field(
+        default=None, gt=0, description="time_window: older is a warning."
+    )
+    deadline_cron: str | None = Field(
+        default=None, description="cron: when it must be fresh.", examples=["0 9 * * *"]
+    )
+    lower_bound_hours: float | None = Field(
+        default=None, gt=0, description="cron: window before the deadline."
+    )
+    timezone: str = Field(default="UTC", description="cron: IANA timezone of the cron.")
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "FreshnessModel":
+        if self.type == "time_window":
+            if self.fail_window_hours is None:
+                raise ValueError("time_window freshness needs fail_window_hours:")
+            _only_for(self, "time_window", ("deadline_cron", "lower_bound_hours", "timezone"))
+        else:
+            if not self.deadline_cron or self.lower_bound_hours is None:
+                raise ValueError("cron freshness needs deadline_cron: and lower_bound_hours:")
+            _only_for(self, "cron", ("fail_window_hours", "warn_window_hours"))
+        return self
 
 
 def resolve_freshness(context: dg.ResolutionContext, model: Any) -> Any:
-    """``freshness_policy:`` (a model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``)."""
-    if model is None or not isinstance(model, BaseModel):
+    """``freshness_policy:`` (the model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``)."""
+    if model is None or isinstance(model, dg.FreshnessPolicy):
         return model
+    if not isinstance(model, FreshnessModel):
+        raise located_error(
+            context,
+            f"freshness_policy: {model!r} is not a freshness policy; write {{type: time_window, "
+            "fail_window_hours: 26}} or {type: cron, deadline_cron: '0 9 * * *', lower_bound_hours: 24}",
+        )
     try:
-        if isinstance(model, CronFreshnessModel):
+        if model.type == "cron":
             return dg.FreshnessPolicy.cron(
-                deadline_cron=model.deadline_cron,
-                lower_bound_delta=dt.timedelta(hours=model.lower_bound_hours),
+                deadline_cron=str(model.deadline_cron),
+                lower_bound_delta=dt.timedelta(hours=float(model.lower_bound_hours or 0)),
                 timezone=model.timezone,
             )
         warn = model.warn_window_hours
         return dg.FreshnessPolicy.time_window(
-            fail_window=dt.timedelta(hours=model.fail_window_hours),
+            fail_window=dt.timedelta(hours=float(model.fail_window_hours or 0)),
             warn_window=dt.timedelta(hours=warn) if warn is not None else None,
         )
     except Exception as exc:
@@ -182,25 +228,28 @@ def resolve_retry_policy(context: dg.ResolutionContext, model: Any) -> dg.RetryP
     )
 
 
-class SingleRunBackfillModel(dg.Model):
-    """A backfill over many partitions is ONE run sharing the API capacity (the usual choice)."""
+class BackfillPolicyModel(dg.Model):
+    """``type: single_run``: a backfill over many partitions is ONE run sharing the API capacity (the usual
+    choice). ``type: multi_run``: runs of at most ``max_partitions_per_run`` partitions."""
 
-    type: Literal["single_run"] = Field(description="`single_run`.")
+    type: Literal["single_run", "multi_run"] = Field(description="single_run or multi_run.")
+    max_partitions_per_run: int | None = Field(
+        default=None, ge=1, description="multi_run: partitions per run."
+    )
 
-
-class MultiRunBackfillModel(dg.Model):
-    """A backfill is split into runs of at most ``max_partitions_per_run`` partitions."""
-
-    type: Literal["multi_run"] = Field(description="`multi_run`.")
-    max_partitions_per_run: int = Field(default=1, ge=1, description="Partitions per run.")
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "BackfillPolicyModel":
+        if self.type == "single_run":
+            _only_for(self, "single_run", ("max_partitions_per_run",))
+        return self
 
 
 def resolve_backfill_policy(context: dg.ResolutionContext, model: Any) -> dg.BackfillPolicy | None:
     """``backfill_policy:`` → ``dg.BackfillPolicy``."""
     if model is None or isinstance(model, dg.BackfillPolicy):
         return model
-    if isinstance(model, MultiRunBackfillModel):
-        return dg.BackfillPolicy.multi_run(max_partitions_per_run=model.max_partitions_per_run)
+    if model.type == "multi_run":
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=model.max_partitions_per_run or 1)
     return dg.BackfillPolicy.single_run()
 
 
@@ -229,6 +278,10 @@ class ResourceKeysModel(dg.Model):
 # ---------------------------------------------------------------- resources
 
 
+def _is_secret(info: Any) -> bool:
+    return bool((info.json_schema_extra or {}).get("is_secret"))
+
+
 def _templatable(annotation: Any) -> Any:
     """The YAML type of a resource field: the field's own type, a nested model's YAML model, or a template."""
     origin, args = get_origin(annotation), get_args(annotation)
@@ -246,7 +299,11 @@ def _attributes_model(source: type[BaseModel], name: str, *, required: bool = Fa
     """
     fields: dict[str, Any] = {}
     for field_name, info in source.model_fields.items():
-        yaml_type = Union[_templatable(info.annotation), str]  # noqa: UP007 (a runtime-built union)
+        # A secret takes any value here, so that no schema error can echo it; the resolver then insists on an
+        # environment reference.
+        yaml_type: Any = (
+            Any if _is_secret(info) else Union[_templatable(info.annotation), str]  # noqa: UP007 (runtime-built)
+        )
         keep_required = required and info.is_required()
         fields[field_name] = (
             yaml_type if keep_required else yaml_type | None,
@@ -262,10 +319,6 @@ def _attributes_model(source: type[BaseModel], name: str, *, required: bool = Fa
 
 MiniMaxResourceAttributes = _attributes_model(MiniMaxResource, "MiniMaxResourceAttributes")
 MiniMaxS3ResourceAttributes = _attributes_model(MiniMaxS3Resource, "MiniMaxS3ResourceAttributes")
-
-
-def _is_secret(info: Any) -> bool:
-    return bool((info.json_schema_extra or {}).get("is_secret"))
 
 
 def _is_text(annotation: Any) -> bool:
@@ -286,7 +339,8 @@ def resolve_resource_fields(
         if _is_secret(info) and value is not None and variable is None:
             raise located_error(
                 context.at_path(name),
-                f"{where}.{name} is a secret: write it as '{{{{ env.VARIABLE }}}}' (e.g. "
+                show_line=False,
+                message=f"{where}.{name} is a secret: write it as '{{{{ env.VARIABLE }}}}' (e.g. "
                 f"'{{{{ env.{_suggest_variable(name)} }}}}') and set the variable; a value written in "
                 "defs.yaml would end up in version control",
             )
