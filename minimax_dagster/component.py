@@ -70,7 +70,7 @@ def _resolve_prefix(context: dg.ResolutionContext, raw: Any) -> str:
         raise located_error(context, str(exc)) from None
 
 
-def _resolve_template_id(context: dg.ResolutionContext, raw: Any) -> str | None:
+def _resolve_text(context: dg.ResolutionContext, raw: Any) -> str | None:
     value = render(context, raw)
     return None if value is None else str(value)
 
@@ -96,7 +96,7 @@ def _resolve_prompt_rows(context: dg.ResolutionContext, model: Any) -> list[Any]
     if isinstance(rows, (str, Mapping)) or not isinstance(rows, Sequence):
         raise located_error(at, "prompt_rows: write a list of prompts or of rows (id, prompt, ...)")
     template = getattr(model, "template_id", None)
-    default_template = _resolve_template_id(context, template)
+    default_template = _resolve_text(context, template)
     try:
         validate_prompt_rows(list(rows), default_template_id=default_template)
     except PromptValidationError as exc:
@@ -107,6 +107,22 @@ def _resolve_prompt_rows(context: dg.ResolutionContext, model: Any) -> list[Any]
 
 def _doc(text: str) -> dg.Resolver:
     return dg.Resolver.default(description=text)
+
+
+def _resolve_as_written(context: dg.ResolutionContext, raw: Any) -> Any:
+    return render(context, raw)
+
+
+def _as_written(text: str, model_field_type: Any) -> dg.Resolver:
+    """Templates rendered, plain values kept as written: dagster's default rendering would turn ``"3"`` into 3."""
+    return dg.Resolver(
+        _resolve_as_written, model_field_type=model_field_type, inject_before_resolve=False, description=text
+    )
+
+
+def _text(text: str) -> dg.Resolver:
+    """A text attribute (``null`` stays ``None``)."""
+    return dg.Resolver(_resolve_text, model_field_type=str, inject_before_resolve=False, description=text)
 
 
 @dg.scaffold_with(MiniMaxVideoScaffolder)
@@ -212,7 +228,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     template_id: Annotated[
         str | None,
         dg.Resolver(
-            _resolve_template_id,
+            _resolve_text,
             model_field_type=str,
             inject_before_resolve=False,
             description="Template of the rows that name none (GET videos/agent-templates lists them).",
@@ -237,7 +253,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     ] = None
     pool: Annotated[
         str | None,
-        _doc("Dagster pool of the step; limit it in dagster.yaml to share the accounts' capacity."),
+        _text("Dagster pool of the step; limit it in dagster.yaml to share the accounts' capacity."),
     ] = "minimax"
     automation_condition: Annotated[
         dg.AutomationCondition | None,
@@ -287,16 +303,22 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     ] = False
     regenerate_failed: Annotated[bool, _doc("Pay for a new attempt of prompts whose video failed.")] = False
     check_templates: Annotated[bool, _doc("Look templates up first, to refuse rows they cannot take.")] = True
-    log_heartbeats: Annotated[bool, _doc("Log each heartbeat at debug; false counts them instead.")] = True
-    group_name: Annotated[str | None, _doc("Asset group.")] = None
-    description: Annotated[str | None, _doc("Asset description.")] = None
-    owners: Annotated[list[str] | None, _doc("Owners: emails or team:name.")] = None
-    tags: Annotated[dict[str, str] | None, _doc("Asset tags.")] = None
-    kinds: Annotated[list[str] | None, _doc("Kinds added to minimax and s3.")] = None
-    metadata: Annotated[dict[str, Any] | None, _doc("Asset metadata.")] = None
-    code_version: Annotated[str | None, _doc("Code version of the asset.")] = None
+    log_heartbeats: Annotated[
+        bool | None, _doc("Log each heartbeat at debug; false counts them instead (default: the factory's).")
+    ] = None
+    group_name: Annotated[str | None, _text("Asset group.")] = None
+    description: Annotated[str | None, _text("Asset description.")] = None
+    owners: Annotated[list[str] | None, _as_written("Owners: emails or team:name.", list[str])] = None
+    tags: Annotated[
+        dict[str, Any] | None,
+        _as_written("Asset tags (values become text).", dict[str, str | int | float | bool]),
+    ] = None
+    kinds: Annotated[list[str] | None, _as_written("Kinds added to minimax and s3.", list[str])] = None
+    metadata: Annotated[dict[str, Any] | None, _as_written("Asset metadata.", dict[str, Any])] = None
+    code_version: Annotated[str | None, _text("Code version of the asset.")] = None
     op_tags: Annotated[
-        dict[str, Any] | None, _doc("Tags of the step (e.g. for run queues or executors).")
+        dict[str, Any] | None,
+        _as_written("Tags of the step, e.g. dagster/priority (values become text).", dict[str, Any]),
     ] = None
 
     @classmethod
@@ -347,7 +369,8 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             "code_version": self.code_version,
             "kinds": set(self.kinds) if self.kinds else None,
             "metadata": self.metadata or None,
-            "op_tags": self.op_tags or None,
+            "op_tags": mapping_of_text(self.op_tags) or None,
+            "log_heartbeats": self.log_heartbeats,
         }
         return build_minimax_video_asset(
             name,
@@ -362,7 +385,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             allow_partial=self.allow_partial,
             regenerate_failed=self.regenerate_failed,
             check_templates=self.check_templates,
-            log_heartbeats=self.log_heartbeats,
             minimax_resource_key=keys.minimax,
             s3_resource_key=keys.s3,
             io_manager_key=keys.io_manager,

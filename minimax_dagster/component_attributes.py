@@ -367,10 +367,12 @@ def _build_resource(
     try:
         return resource_cls(**kwargs)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        raise located_error(context, problems) from None
+        errors = exc.errors(include_url=False)
+        problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        at = context
+        for part in errors[0]["loc"] if errors else ():
+            at = at.at_path(part)
+        raise located_error(at, problems) from None
 
 
 def resolve_minimax_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxResource | None:
