@@ -37,7 +37,6 @@ from minimax_dagster.component_attributes import (
     ResourceKeysModel,
     RetryPolicyModel,
     VideoChecksModel,
-    env_reference,
     located_error,
     mapping_of_text,
     render,
@@ -101,7 +100,7 @@ def _resolve_prompt_rows(context: dg.ResolutionContext, model: Any) -> list[Any]
         validate_prompt_rows(list(rows), default_template_id=default_template)
     except PromptValidationError as exc:
         first = exc.errors[0]
-        raise located_error(at.at_path(first.index), f"prompt_rows: {exc}".replace("row ", "row #")) from None
+        raise located_error(at.at_path(first.index), f"prompt_rows (rows counted from 0): {exc}") from None
     return list(rows)
 
 
@@ -323,7 +322,11 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
 
     @classmethod
     def get_spec(cls) -> dg.ComponentTypeSpec:
-        """What ``dg list components`` and the UI's component picker show."""
+        """What ``dg list components`` and the UI's component picker show.
+
+        >>> MiniMaxVideoComponent.get_spec().produces
+        ['asset', 'asset_check', 'resource']
+        """
         return dg.ComponentTypeSpec(
             owners=[],
             tags=["minimax", "video", "s3"],
@@ -332,14 +335,21 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
 
     @property
     def prompts_key(self) -> dg.AssetKey:
-        """The upstream asset: ``prompts``, or ``<asset name>_prompts`` beside the video asset."""
+        """The upstream asset: ``prompts``, or ``<asset name>_prompts`` beside the video asset.
+
+        >>> MiniMaxVideoComponent.resolve_from_dict(
+        ...     {"asset_key": "content/clips", "prompt_rows": ["A fox"], "template_id": "1", "bucket": "b"}
+        ... ).prompts_key.to_user_string()
+        'content/clips_prompts'
+        """
         if self.prompts is not None:
             return self.prompts
         *parents, name = self.asset_key.path
         return dg.AssetKey([*parents, f"{name}_prompts"])
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        """The video asset, its checks, the prompts asset when ``prompt_rows`` is given, and the resources."""
+        """The video asset, its checks, the prompts asset when ``prompt_rows`` is given, and the resources
+        (examples: the module's and the class's docstrings)."""
         if self.prompts is None and self.prompt_rows is None:
             raise ValueError(
                 f"{type(self).__name__} {self.asset_key.to_user_string()}: give prompts (the key of the upstream "
@@ -421,7 +431,15 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
         return _prompts
 
     def bound_resources(self) -> dict[str, Any]:
-        """The resources ``resources`` gives, under ``resource_keys`` (the IO manager comes with ``s3``)."""
+        """The resources ``resources`` gives, under ``resource_keys`` (the IO manager comes with ``s3``).
+
+        >>> component = MiniMaxVideoComponent.resolve_from_dict(
+        ...     {"asset_key": "v", "prompts": "p", "bucket": "b", "resources": {"s3": {"region_name": "eu-west-1"}},
+        ...      "resource_keys": {"s3": "s3_eu", "io_manager": "manifests_eu"}}
+        ... )
+        >>> sorted(component.bound_resources())
+        ['manifests_eu', 's3_eu']
+        """
         if self.resources is None:
             return {}
         keys = self.resource_keys
@@ -453,4 +471,4 @@ def rows_for_partition(rows: Sequence[Any], partition_key: str) -> list[Any]:
     return out
 
 
-__all__ = ["PARTITION_PLACEHOLDER", "MiniMaxVideoComponent", "env_reference", "rows_for_partition"]
+__all__ = ["PARTITION_PLACEHOLDER", "MiniMaxVideoComponent", "rows_for_partition"]

@@ -69,7 +69,12 @@ def located_error(
 ) -> ResolutionException:
     """An error that says ``message`` after the file, line and snippet of ``context``'s place in ``defs.yaml``
     (the message alone when the attributes did not come from a file). ``show_line=False`` leaves the snippet
-    out: for a secret written in the file, which must not be echoed."""
+    out: for a secret written in the file, which must not be echoed.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> str(located_error(ResolutionContext.default(), "bucket: it is empty"))
+    'bucket: it is empty'
+    """
     tree = context.source_position_tree
     if tree is None:
         return ResolutionException(message)
@@ -93,7 +98,14 @@ def _only_for(model: BaseModel, kind: str, names: tuple[str, ...]) -> None:
 class PartitionsModel(dg.Model):
     """``type: daily`` (one partition per day from ``start_date``) or ``type: dynamic`` (partitions added at run
     time by a sensor, the UI or ``instance.add_dynamic_partitions``, e.g. one per prompt dataset; assets naming
-    the same ``name`` share them)."""
+    the same ``name`` share them).
+
+    >>> try:
+    ...     PartitionsModel(type="dynamic")
+    ... except ValueError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, dynamic partitions need name: (e.g. prompt_datasets)
+    """
 
     type: Literal["daily", "dynamic"] = Field(description="daily or dynamic.")
     start_date: str | None = Field(
@@ -126,7 +138,13 @@ class PartitionsModel(dg.Model):
 
 
 def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.PartitionsDefinition | None:
-    """``partitions:`` → the partitions definition (``None`` when absent)."""
+    """``partitions:`` → the partitions definition (``None`` when absent).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_partitions(ctx, PartitionsModel(type="dynamic", name="datasets")).name
+    'datasets'
+    """
     if model is None or isinstance(model, dg.PartitionsDefinition):
         return model
     values = render(context, model.model_dump())
@@ -151,7 +169,11 @@ def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.Partitio
 class FreshnessModel(dg.Model):
     """``type: time_window``: fresh when materialized within the last ``fail_window_hours``
     (``dg.FreshnessPolicy.time_window``). ``type: cron``: materialized by each ``deadline_cron`` tick, in the
-    ``lower_bound_hours`` before it (``dg.FreshnessPolicy.cron``)."""
+    ``lower_bound_hours`` before it (``dg.FreshnessPolicy.cron``).
+
+    >>> FreshnessModel(type="time_window", fail_window_hours=26).fail_window_hours
+    26.0
+    """
 
     type: Literal["time_window", "cron"] = Field(description="time_window or cron.")
     fail_window_hours: float | None = Field(
@@ -182,7 +204,13 @@ class FreshnessModel(dg.Model):
 
 
 def resolve_freshness(context: dg.ResolutionContext, model: Any) -> Any:
-    """``freshness_policy:`` (the model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``)."""
+    """``freshness_policy:`` (the model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_freshness(ctx, FreshnessModel(type="time_window", fail_window_hours=2)).fail_window.to_timedelta()
+    datetime.timedelta(seconds=7200)
+    """
     if model is None or isinstance(model, dg.FreshnessPolicy):
         return model
     if not isinstance(model, FreshnessModel):
@@ -208,7 +236,11 @@ def resolve_freshness(context: dg.ResolutionContext, model: Any) -> Any:
 
 
 class RetryPolicyModel(dg.Model):
-    """How often a failed step is retried; a retry reuses finished videos and reattaches to running ones."""
+    """How often a failed step is retried; a retry reuses finished videos and reattaches to running ones.
+
+    >>> RetryPolicyModel(max_retries=2, backoff="exponential").backoff
+    'exponential'
+    """
 
     max_retries: int = Field(default=1, ge=0, description="Retries after the first attempt.")
     delay_seconds: float | None = Field(default=None, ge=0, description="Wait before a retry.")
@@ -217,7 +249,13 @@ class RetryPolicyModel(dg.Model):
 
 
 def resolve_retry_policy(context: dg.ResolutionContext, model: Any) -> dg.RetryPolicy | None:
-    """``retry_policy:`` → ``dg.RetryPolicy``."""
+    """``retry_policy:`` → ``dg.RetryPolicy``.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_retry_policy(ctx, RetryPolicyModel(max_retries=2, delay_seconds=5, backoff="exponential")).backoff
+    <Backoff.EXPONENTIAL: 'EXPONENTIAL'>
+    """
     if model is None or isinstance(model, dg.RetryPolicy):
         return model
     return dg.RetryPolicy(
@@ -230,7 +268,11 @@ def resolve_retry_policy(context: dg.ResolutionContext, model: Any) -> dg.RetryP
 
 class BackfillPolicyModel(dg.Model):
     """``type: single_run``: a backfill over many partitions is ONE run sharing the API capacity (the usual
-    choice). ``type: multi_run``: runs of at most ``max_partitions_per_run`` partitions."""
+    choice). ``type: multi_run``: runs of at most ``max_partitions_per_run`` partitions.
+
+    >>> BackfillPolicyModel(type="multi_run", max_partitions_per_run=7).max_partitions_per_run
+    7
+    """
 
     type: Literal["single_run", "multi_run"] = Field(description="single_run or multi_run.")
     max_partitions_per_run: int | None = Field(
@@ -245,7 +287,13 @@ class BackfillPolicyModel(dg.Model):
 
 
 def resolve_backfill_policy(context: dg.ResolutionContext, model: Any) -> dg.BackfillPolicy | None:
-    """``backfill_policy:`` → ``dg.BackfillPolicy``."""
+    """``backfill_policy:`` → ``dg.BackfillPolicy``.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_backfill_policy(ctx, BackfillPolicyModel(type="single_run")) == dg.BackfillPolicy.single_run()
+    True
+    """
     if model is None or isinstance(model, dg.BackfillPolicy):
         return model
     if model.type == "multi_run":
@@ -257,7 +305,11 @@ def resolve_backfill_policy(context: dg.ResolutionContext, model: Any) -> dg.Bac
 
 
 class VideoChecksModel(dg.Model):
-    """The asset checks ``videos_in_s3`` and ``all_prompts_present`` (``minimax_dagster.checks``)."""
+    """The asset checks ``videos_in_s3`` and ``all_prompts_present`` (``minimax_dagster.checks``).
+
+    >>> VideoChecksModel(blocking=True).enabled
+    True
+    """
 
     enabled: bool = Field(default=True, description="Define the two checks on the video asset.")
     blocking: bool = Field(
@@ -266,7 +318,11 @@ class VideoChecksModel(dg.Model):
 
 
 class ResourceKeysModel(dg.Model):
-    """The resource keys the video asset asks for. Change them to give two components different resources."""
+    """The resource keys the video asset asks for. Change them to give two components different resources.
+
+    >>> ResourceKeysModel(minimax="minimax_eu").io_manager
+    'minimax_io_manager'
+    """
 
     minimax: str = Field(default="minimax", description="Key of the MiniMaxResource.")
     s3: str = Field(default="s3", description="Key of the S3 resource (dagster-aws S3Resource or ours).")
@@ -331,7 +387,16 @@ def resolve_resource_fields(
     context: dg.ResolutionContext, resource_cls: type[dg.ConfigurableResource], model: BaseModel, where: str
 ) -> dict[str, Any]:
     """The keyword arguments of ``resource_cls`` that ``model`` sets: ``{{ env.NAME }}`` on a text field becomes
-    ``dg.EnvVar("NAME")``; a secret field must be such a reference (never a literal); the rest is rendered."""
+    ``dg.EnvVar("NAME")``; a secret field must be such a reference (never a literal); the rest is rendered.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> fields = resolve_resource_fields(
+    ...     ctx, MiniMaxS3Resource, MiniMaxS3ResourceAttributes(region_name="eu-west-1",
+    ...     aws_secret_access_key="{{ env.AWS_SECRET_ACCESS_KEY }}"), "resources.s3")
+    >>> fields["region_name"], fields["aws_secret_access_key"].env_var_name
+    ('eu-west-1', 'AWS_SECRET_ACCESS_KEY')
+    """
     out: dict[str, Any] = {}
     for name, value in model.model_dump(exclude_unset=True).items():
         info = resource_cls.model_fields[name]
@@ -376,12 +441,24 @@ def _build_resource(
 
 
 def resolve_minimax_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxResource | None:
-    """``resources.minimax:`` → :class:`~minimax_dagster.resources.MiniMaxResource`."""
+    """``resources.minimax:`` → :class:`~minimax_dagster.resources.MiniMaxResource`.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_minimax_resource(ctx, MiniMaxResourceAttributes(api_token="{{ env.USEAPI_TOKEN }}", read_timeout=20)).read_timeout
+    20.0
+    """
     return _build_resource(context, MiniMaxResource, model, "resources.minimax")
 
 
 def resolve_s3_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxS3Resource | None:
-    """``resources.s3:`` → :class:`~minimax_dagster.resources.MiniMaxS3Resource` (``{}``: boto3's usual chain)."""
+    """``resources.s3:`` → :class:`~minimax_dagster.resources.MiniMaxS3Resource` (``{}``: boto3's usual chain).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_s3_resource(ctx, MiniMaxS3ResourceAttributes(endpoint_url="http://127.0.0.1:9000")).endpoint_url
+    'http://127.0.0.1:9000'
+    """
     return _build_resource(context, MiniMaxS3Resource, model, "resources.s3")
 
 
@@ -392,6 +469,10 @@ class MiniMaxResources(dg.Resolvable):
 
     The fields hold a :class:`MiniMaxResource` and a :class:`MiniMaxS3Resource`; they are annotated with their
     base class because dagster's schema derivation refuses pydantic models with constrained fields.
+
+    >>> resources = MiniMaxResources.resolve_from_dict({"minimax": {"api_token": "{{ env.USEAPI_TOKEN }}"}})
+    >>> type(resources.minimax).__name__, resources.s3
+    ('MiniMaxResource', None)
     """
 
     minimax: Annotated[
@@ -416,7 +497,15 @@ class MiniMaxResources(dg.Resolvable):
 def text_field(
     context: dg.ResolutionContext, field: str, raw: Any, fix: str, *, allow_empty: bool = False
 ) -> str:
-    """Render a text attribute; an unset environment variable or an empty value is an error naming the fix."""
+    """Render a text attribute; an unset environment variable or an empty value is an error naming the fix.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> text_field(ctx, "bucket", "{{ env.SURELY_UNSET_VARIABLE }}", "export it")
+    Traceback (most recent call last):
+    ...
+    dagster.components.resolved.errors.ResolutionException: bucket: environment variable SURELY_UNSET_VARIABLE is not set; export it
+    """
     value = render(context, raw)
     if value is None or (not allow_empty and str(value).strip() == ""):
         variable = env_reference(raw)

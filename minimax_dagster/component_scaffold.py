@@ -20,7 +20,11 @@ EXAMPLE_TEMPLATE_ID = "393769180141805569"
 
 
 class MiniMaxVideoScaffoldParams(BaseModel):
-    """Options of the scaffold."""
+    """Options of the scaffold (``dg scaffold defs ... --json-params '{"template_id": "..."}'``).
+
+    >>> MiniMaxVideoScaffoldParams().bucket
+    '{{ env.MINIMAX_BUCKET }}'
+    """
 
     prompts: str | None = Field(
         default=None, description="Key of an upstream asset of prompt rows (default: example rows in YAML)."
@@ -36,7 +40,13 @@ def _quoted(value: str) -> str:
 
 
 def defs_yaml(type_name: str, asset_name: str, params: MiniMaxVideoScaffoldParams) -> str:
-    """The scaffolded ``defs.yaml`` text."""
+    """The scaffolded ``defs.yaml`` text.
+
+    >>> import yaml
+    >>> yaml.safe_load(defs_yaml("T", "v", MiniMaxVideoScaffoldParams(prompts="content/prompts")))["attributes"]["prompts"]
+    'content/prompts'
+
+    """
     if params.prompts:
         prompts = (
             "  # The upstream asset whose value is the prompt rows (strings, or id / prompt / template_id / image).\n"
@@ -78,11 +88,27 @@ def defs_yaml(type_name: str, asset_name: str, params: MiniMaxVideoScaffoldParam
 
 
 class MiniMaxVideoScaffolder(dg.Scaffolder[MiniMaxVideoScaffoldParams]):
-    """Writes ``defs.yaml`` (or, with ``--format python``, dagster's ``component.py`` stub)."""
+    """Writes ``defs.yaml`` (or, with ``--format python``, dagster's ``component.py`` stub).
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "videos"
+    >>> folder.mkdir()
+    >>> MiniMaxVideoScaffolder().scaffold(dg.ScaffoldRequest(
+    ...     type_name="minimax_dagster.MiniMaxVideoComponent", target_path=folder, scaffold_format="yaml",
+    ...     project_root=None, params=MiniMaxVideoScaffoldParams()))
+    >>> import yaml
+    >>> yaml.safe_load((folder / "defs.yaml").read_text())["attributes"]["asset_key"]
+    'videos'
+
+    """
 
     @classmethod
     def get_scaffold_params(cls) -> type[MiniMaxVideoScaffoldParams]:
-        """The options ``dg scaffold defs`` accepts."""
+        """The options ``dg scaffold defs`` accepts.
+
+        >>> MiniMaxVideoScaffolder.get_scaffold_params().__name__
+        'MiniMaxVideoScaffoldParams'
+        """
         return MiniMaxVideoScaffoldParams
 
     def scaffold(self, request: dg.ScaffoldRequest[MiniMaxVideoScaffoldParams]) -> None:

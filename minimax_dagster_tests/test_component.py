@@ -432,26 +432,24 @@ def test_the_demo_yaml_pipeline_reuses_the_python_pipelines_videos(
     monkeypatch, simulator, s3_endpoint, s3_client, bucket, instance
 ):
     from minimax_dagster.demo.definitions import make_definitions
-    from minimax_dagster.demo.settings import DemoSettings
     from minimax_dagster.demo.yaml_pipeline import yaml_definitions
 
+    # The demo is configured by its environment variables (read by make_definitions and by the YAML's templates).
     for name, value in {
         "USEAPI_TOKEN": simulator.token,
+        "MINIMAX_BASE_URL": simulator.base_url,
+        "MINIMAX_ALLOWED_DOWNLOAD_HOSTS": simulator.origin,
+        "MINIMAX_POLL_INTERVAL": "0.1",
+        "MINIMAX_READ_TIMEOUT": "3",
         "MINIMAX_BUCKET": bucket,
         "MINIMAX_PREFIX": "minimax",
+        "MINIMAX_S3_ENDPOINT_URL": s3_endpoint,
+        "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": S3_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
     }.items():
         monkeypatch.setenv(name, value)
-    settings = DemoSettings(
-        base_url=simulator.base_url,
-        bucket=bucket,
-        s3_endpoint_url=s3_endpoint,
-        allowed_download_hosts=(simulator.origin,),
-        poll_interval=0.1,
-        read_timeout=3.0,
-    )
-    defs = dg.Definitions.merge(make_definitions(settings), yaml_definitions())
+    defs = dg.Definitions.merge(make_definitions(), yaml_definitions())
     day = "2026-11-27"
     python_run = defs.resolve_job_def("daily_videos_job").execute_in_process(
         instance=instance, partition_key=day
