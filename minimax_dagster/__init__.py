@@ -30,6 +30,7 @@ from minimax_dagster.api import (
 if TYPE_CHECKING:
     from minimax_dagster.assets import build_minimax_video_asset
     from minimax_dagster.checks import build_video_checks
+    from minimax_dagster.component import MiniMaxVideoComponent
     from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
     from minimax_dagster.resources import AccountConfig, MiniMaxResource, MiniMaxS3Resource
 
@@ -42,6 +43,7 @@ _DAGSTER_LAYER = {
     "MiniMaxS3Resource": "minimax_dagster.resources",
     "build_minimax_video_asset": "minimax_dagster.assets",
     "build_video_checks": "minimax_dagster.checks",
+    "MiniMaxVideoComponent": "minimax_dagster.component",
     "PartitionedValues": "minimax_dagster.io_manager",
     "S3JsonIOManager": "minimax_dagster.io_manager",
 }
@@ -54,6 +56,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    # dg finds components by dir() of the registry module (the `dagster_dg_cli.registry_modules` entry point).
+    return sorted({*globals(), *_DAGSTER_LAYER})
+
+
 __all__ = [
     "AccountConfig",
     "AgentCreateRequest",
@@ -63,6 +70,7 @@ __all__ = [
     "MiniMaxError",
     "MiniMaxResource",
     "MiniMaxS3Resource",
+    "MiniMaxVideoComponent",
     "PartitionedValues",
     "S3JsonIOManager",
     "StreamEvent",

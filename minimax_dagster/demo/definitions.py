@@ -25,6 +25,7 @@ from dagster_aws.s3 import S3Resource
 from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.checks import build_video_checks
 from minimax_dagster.demo.settings import DemoSettings
+from minimax_dagster.demo.yaml_pipeline import yaml_definitions
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.resources import (
@@ -225,4 +226,5 @@ def make_definitions(settings: DemoSettings | None = None) -> dg.Definitions:
     )
 
 
-defs = make_definitions()
+# The code location: the Python pipelines and the YAML one (minimax_dagster/demo/defs/, on the same resources).
+defs = dg.Definitions.merge(make_definitions(), yaml_definitions())

@@ -1,0 +1,523 @@
+"""The YAML attributes of :class:`~minimax_dagster.component.MiniMaxVideoComponent` that are more than a scalar:
+partitions, freshness, retry and backfill policies, checks, resource keys and the resources themselves.
+
+Each is a small model (what ``defs.yaml`` may say, validated with the line of any mistake) plus a resolver that
+turns it into the Dagster object. Secrets in the resources must be written ``"{{ env.NAME }}"``: they become
+``dg.EnvVar("NAME")``, resolved in the step, so the value is in no definition snapshot, the UI or a log line,
+and ``dg check defs`` passes where the variable is not set.
+
+>>> import dagster as dg
+>>> from dagster.components.resolved.context import ResolutionContext
+>>> ctx = ResolutionContext.default()
+>>> resource = resolve_minimax_resource(ctx, MiniMaxResourceAttributes(api_token="{{ env.USEAPI_TOKEN }}"))
+>>> isinstance(resource.api_token, dg.EnvVar), resource.api_token.env_var_name
+(True, 'USEAPI_TOKEN')
+>>> resolve_partitions(ctx, PartitionsModel(type="daily", start_date="2026-11-01")).start.date().isoformat()
+'2026-11-01'
+"""
+
+import datetime as dt
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import dagster as dg
+from dagster.components.resolved.errors import ResolutionException
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
+
+from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+
+#: ``{{ env.NAME }}`` or ``{{ env('NAME') }}`` and nothing else: a reference to one environment variable.
+_ENV_REFERENCE = re.compile(
+    r"""^\s*\{\{\s*env(?:\.(?P<attr>[A-Za-z_][A-Za-z0-9_]*)|\(\s*['"](?P<call>[A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
+)
+
+
+def env_reference(value: Any) -> str | None:
+    """The variable a ``"{{ env.NAME }}"`` template names, or ``None`` for any other value.
+
+    >>> env_reference("{{ env.USEAPI_TOKEN }}"), env_reference("{{ env('AWS_SECRET') }}"), env_reference("abc")
+    ('USEAPI_TOKEN', 'AWS_SECRET', None)
+    """
+    if not isinstance(value, str):
+        return None
+    match = _ENV_REFERENCE.match(value)
+    return (match.group("attr") or match.group("call")) if match else None
+
+
+def render(context: dg.ResolutionContext, value: Any) -> Any:
+    """``value`` with its ``{{ ... }}`` templates rendered. Unlike ``context.resolve_value``, a plain string stays
+    a string: jinja's native rendering would turn ``"1234567"`` (an account id) into an int.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> render(ResolutionContext.default(), {"account": "1234567", "day": "{{ 1 + 1 }}"})
+    {'account': '1234567', 'day': 2}
+    """
+    if isinstance(value, str):
+        return context.resolve_value(value) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, Mapping):
+        return {k: render(context.at_path(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [render(context.at_path(i), v) for i, v in enumerate(value)]
+    return value
+
+
+def located_error(
+    context: dg.ResolutionContext, message: str, *, show_line: bool = True
+) -> ResolutionException:
+    """An error that says ``message`` after the file, line and snippet of ``context``'s place in ``defs.yaml``
+    (the message alone when the attributes did not come from a file). ``show_line=False`` leaves the snippet
+    out: for a secret written in the file, which must not be echoed.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> str(located_error(ResolutionContext.default(), "bucket: it is empty"))
+    'bucket: it is empty'
+    """
+    tree = context.source_position_tree
+    if tree is None:
+        return ResolutionException(message)
+    source = tree.source_error(yaml_path=context.path, inline_error_message=message, value_error=True)
+    snippet = f"{source.snippet}\n" if show_line else ""
+    return ResolutionException(
+        f"{source.file_name}:{source.start_line_no} - {source.location}\n{snippet}{message}"
+    )
+
+
+# ---------------------------------------------------------------- partitions
+
+
+def _only_for(model: BaseModel, kind: str, names: tuple[str, ...]) -> None:
+    """Refuse the fields of another ``type`` (a YAML mistake, e.g. ``name:`` on daily partitions)."""
+    stray = [n for n in names if n in model.model_fields_set]
+    if stray:
+        raise ValueError(f"{', '.join(stray)} not allowed with type {kind}")
+
+
+class PartitionsModel(dg.Model):
+    """``type: daily`` (one partition per day from ``start_date``) or ``type: dynamic`` (partitions added at run
+    time by a sensor, the UI or ``instance.add_dynamic_partitions``, e.g. one per prompt dataset; assets naming
+    the same ``name`` share them).
+
+    >>> try:
+    ...     PartitionsModel(type="dynamic")
+    ... except ValueError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, dynamic partitions need name: (e.g. prompt_datasets)
+    """
+
+    type: Literal["daily", "dynamic"] = Field(description="daily or dynamic.")
+    start_date: str | None = Field(
+        default=None, description="daily: first day, YYYY-MM-DD.", examples=["2026-11-01"]
+    )
+    end_date: str | None = Field(
+        default=None, description="daily: day after the last one (default: open-ended)."
+    )
+    timezone: str | None = Field(default=None, description="daily: IANA timezone of the days (default UTC).")
+    end_offset: int = Field(
+        default=0, description="daily: 1 makes today's partition available before it ends."
+    )
+    hour_offset: int = Field(default=0, ge=0, le=23, description="daily: hour the day starts at.")
+    minute_offset: int = Field(default=0, ge=0, le=59, description="daily: minute the day starts at.")
+    name: str | None = Field(
+        default=None, description="dynamic: name of the partitions.", examples=["datasets"]
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "PartitionsModel":
+        if self.type == "dynamic":
+            if not self.name:
+                raise ValueError("dynamic partitions need name: (e.g. prompt_datasets)")
+            _only_for(self, "dynamic", ("start_date", "end_date", "timezone", "end_offset", "hour_offset"))
+        elif not self.start_date:
+            raise ValueError("daily partitions need start_date: YYYY-MM-DD (the first day)")
+        else:
+            _only_for(self, "daily", ("name",))
+        return self
+
+
+def resolve_partitions(context: dg.ResolutionContext, model: Any) -> dg.PartitionsDefinition | None:
+    """``partitions:`` → the partitions definition (``None`` when absent).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_partitions(ctx, PartitionsModel(type="dynamic", name="datasets")).name
+    'datasets'
+    """
+    if model is None or isinstance(model, dg.PartitionsDefinition):
+        return model
+    values = render(context, model.model_dump())
+    try:
+        if values["type"] == "dynamic":
+            return dg.DynamicPartitionsDefinition(name=str(values["name"]))
+        return dg.DailyPartitionsDefinition(
+            start_date=str(values["start_date"]),
+            end_date=values["end_date"],
+            timezone=values["timezone"],
+            end_offset=values["end_offset"],
+            hour_offset=values["hour_offset"],
+            minute_offset=values["minute_offset"],
+        )
+    except Exception as exc:
+        raise located_error(context, f"partitions: {exc} (start_date and end_date are YYYY-MM-DD)") from None
+
+
+# ---------------------------------------------------------------- freshness, retries, backfills
+
+
+class FreshnessModel(dg.Model):
+    """``type: time_window``: fresh when materialized within the last ``fail_window_hours``
+    (``dg.FreshnessPolicy.time_window``). ``type: cron``: materialized by each ``deadline_cron`` tick, in the
+    ``lower_bound_hours`` before it (``dg.FreshnessPolicy.cron``).
+
+    >>> FreshnessModel(type="time_window", fail_window_hours=26).fail_window_hours
+    26.0
+    """
+
+    type: Literal["time_window", "cron"] = Field(description="time_window or cron.")
+    fail_window_hours: float | None = Field(
+        default=None, gt=0, description="time_window: older is a failure."
+    )
+    warn_window_hours: float | None = Field(
+        default=None, gt=0, description="time_window: older is a warning."
+    )
+    deadline_cron: str | None = Field(
+        default=None, description="cron: when it must be fresh.", examples=["0 9 * * *"]
+    )
+    lower_bound_hours: float | None = Field(
+        default=None, gt=0, description="cron: window before the deadline."
+    )
+    timezone: str = Field(default="UTC", description="cron: IANA timezone of the cron.")
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "FreshnessModel":
+        if self.type == "time_window":
+            if self.fail_window_hours is None:
+                raise ValueError("time_window freshness needs fail_window_hours:")
+            _only_for(self, "time_window", ("deadline_cron", "lower_bound_hours", "timezone"))
+        else:
+            if not self.deadline_cron or self.lower_bound_hours is None:
+                raise ValueError("cron freshness needs deadline_cron: and lower_bound_hours:")
+            _only_for(self, "cron", ("fail_window_hours", "warn_window_hours"))
+        return self
+
+
+def resolve_freshness(context: dg.ResolutionContext, model: Any) -> Any:
+    """``freshness_policy:`` (the model, or a template such as ``{{ dg.FreshnessPolicy.time_window(...) }}``).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_freshness(ctx, FreshnessModel(type="time_window", fail_window_hours=2)).fail_window.to_timedelta()
+    datetime.timedelta(seconds=7200)
+    """
+    if model is None or isinstance(model, dg.FreshnessPolicy):
+        return model
+    if not isinstance(model, FreshnessModel):
+        raise located_error(
+            context,
+            f"freshness_policy: {model!r} is not a freshness policy; write {{type: time_window, "
+            "fail_window_hours: 26}} or {type: cron, deadline_cron: '0 9 * * *', lower_bound_hours: 24}",
+        )
+    try:
+        if model.type == "cron":
+            return dg.FreshnessPolicy.cron(
+                deadline_cron=str(model.deadline_cron),
+                lower_bound_delta=dt.timedelta(hours=float(model.lower_bound_hours or 0)),
+                timezone=model.timezone,
+            )
+        warn = model.warn_window_hours
+        return dg.FreshnessPolicy.time_window(
+            fail_window=dt.timedelta(hours=float(model.fail_window_hours or 0)),
+            warn_window=dt.timedelta(hours=warn) if warn is not None else None,
+        )
+    except Exception as exc:
+        raise located_error(context, f"freshness_policy: {exc}") from None
+
+
+class RetryPolicyModel(dg.Model):
+    """How often a failed step is retried; a retry reuses finished videos and reattaches to running ones.
+
+    >>> RetryPolicyModel(max_retries=2, backoff="exponential").backoff
+    'exponential'
+    """
+
+    max_retries: int = Field(default=1, ge=0, description="Retries after the first attempt.")
+    delay_seconds: float | None = Field(default=None, ge=0, description="Wait before a retry.")
+    backoff: Literal["linear", "exponential"] | None = Field(default=None, description="How the delay grows.")
+    jitter: Literal["full", "plus_minus"] | None = Field(default=None, description="Randomness of the delay.")
+
+
+def resolve_retry_policy(context: dg.ResolutionContext, model: Any) -> dg.RetryPolicy | None:
+    """``retry_policy:`` → ``dg.RetryPolicy``.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_retry_policy(ctx, RetryPolicyModel(max_retries=2, delay_seconds=5, backoff="exponential")).backoff
+    <Backoff.EXPONENTIAL: 'EXPONENTIAL'>
+    """
+    if model is None or isinstance(model, dg.RetryPolicy):
+        return model
+    return dg.RetryPolicy(
+        max_retries=model.max_retries,
+        delay=model.delay_seconds,
+        backoff=dg.Backoff(model.backoff.upper()) if model.backoff else None,
+        jitter=dg.Jitter(model.jitter.upper()) if model.jitter else None,
+    )
+
+
+class BackfillPolicyModel(dg.Model):
+    """``type: single_run``: a backfill over many partitions is ONE run sharing the API capacity (the usual
+    choice). ``type: multi_run``: runs of at most ``max_partitions_per_run`` partitions.
+
+    >>> BackfillPolicyModel(type="multi_run", max_partitions_per_run=7).max_partitions_per_run
+    7
+    """
+
+    type: Literal["single_run", "multi_run"] = Field(description="single_run or multi_run.")
+    max_partitions_per_run: int | None = Field(
+        default=None, ge=1, description="multi_run: partitions per run."
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "BackfillPolicyModel":
+        if self.type == "single_run":
+            _only_for(self, "single_run", ("max_partitions_per_run",))
+        return self
+
+
+def resolve_backfill_policy(context: dg.ResolutionContext, model: Any) -> dg.BackfillPolicy | None:
+    """``backfill_policy:`` → ``dg.BackfillPolicy``.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_backfill_policy(ctx, BackfillPolicyModel(type="single_run")) == dg.BackfillPolicy.single_run()
+    True
+    """
+    if model is None or isinstance(model, dg.BackfillPolicy):
+        return model
+    if model.type == "multi_run":
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=model.max_partitions_per_run or 1)
+    return dg.BackfillPolicy.single_run()
+
+
+# ---------------------------------------------------------------- checks and resource keys
+
+
+class VideoChecksModel(dg.Model):
+    """The asset checks ``videos_in_s3`` and ``all_prompts_present`` (``minimax_dagster.checks``).
+
+    >>> VideoChecksModel(blocking=True).enabled
+    True
+    """
+
+    enabled: bool = Field(default=True, description="Define the two checks on the video asset.")
+    blocking: bool = Field(
+        default=False, description="A failed check stops downstream assets of the same run."
+    )
+
+
+class ResourceKeysModel(dg.Model):
+    """The resource keys the video asset asks for. Change them to give two components different resources.
+
+    >>> ResourceKeysModel(minimax="minimax_eu").io_manager
+    'minimax_io_manager'
+    """
+
+    minimax: str = Field(default="minimax", description="Key of the MiniMaxResource.")
+    s3: str = Field(default="s3", description="Key of the S3 resource (dagster-aws S3Resource or ours).")
+    io_manager: str = Field(
+        default="minimax_io_manager", description="Key of the IO manager storing the manifests (S3 JSON)."
+    )
+
+
+# ---------------------------------------------------------------- resources
+
+
+def _is_secret(info: Any) -> bool:
+    return bool((info.json_schema_extra or {}).get("is_secret"))
+
+
+def _templatable(annotation: Any) -> Any:
+    """The YAML type of a resource field: the field's own type, a nested model's YAML model, or a template."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _attributes_model(annotation, f"{annotation.__name__}Attributes", required=True)
+    if origin is list and args:
+        return list[_templatable(args[0])]  # type: ignore[misc]
+    return annotation
+
+
+def _attributes_model(source: type[BaseModel], name: str, *, required: bool = False) -> type[dg.Model]:
+    """A ``dg.Model`` with ``source``'s fields and descriptions, each also accepting a ``{{ ... }}`` template.
+
+    Top-level fields are all optional (unset means the resource's default); nested models keep required ones.
+    """
+    fields: dict[str, Any] = {}
+    for field_name, info in source.model_fields.items():
+        # A secret takes any value here, so that no schema error can echo it; the resolver then insists on an
+        # environment reference.
+        yaml_type: Any = (
+            Any if _is_secret(info) else Union[_templatable(info.annotation), str]  # noqa: UP007 (runtime-built)
+        )
+        keep_required = required and info.is_required()
+        fields[field_name] = (
+            yaml_type if keep_required else yaml_type | None,
+            Field(
+                default=... if keep_required else None,
+                description=info.description,
+                json_schema_extra=info.json_schema_extra,
+            ),
+        )
+    doc = f"The YAML attributes of ``{source.__name__}``: its fields, each also accepting a template."
+    return create_model(name, __base__=dg.Model, __doc__=doc, **fields)
+
+
+MiniMaxResourceAttributes = _attributes_model(MiniMaxResource, "MiniMaxResourceAttributes")
+MiniMaxS3ResourceAttributes = _attributes_model(MiniMaxS3Resource, "MiniMaxS3ResourceAttributes")
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or (
+        get_origin(annotation) in (Union, types.UnionType) and str in get_args(annotation)
+    )
+
+
+def resolve_resource_fields(
+    context: dg.ResolutionContext, resource_cls: type[dg.ConfigurableResource], model: BaseModel, where: str
+) -> dict[str, Any]:
+    """The keyword arguments of ``resource_cls`` that ``model`` sets: ``{{ env.NAME }}`` on a text field becomes
+    ``dg.EnvVar("NAME")``; a secret field must be such a reference (never a literal); the rest is rendered.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> fields = resolve_resource_fields(
+    ...     ctx, MiniMaxS3Resource, MiniMaxS3ResourceAttributes(region_name="eu-west-1",
+    ...     aws_secret_access_key="{{ env.AWS_SECRET_ACCESS_KEY }}"), "resources.s3")
+    >>> fields["region_name"], fields["aws_secret_access_key"].env_var_name
+    ('eu-west-1', 'AWS_SECRET_ACCESS_KEY')
+    """
+    out: dict[str, Any] = {}
+    for name, value in model.model_dump(exclude_unset=True).items():
+        info = resource_cls.model_fields[name]
+        variable = env_reference(value)
+        if _is_secret(info) and value is not None and variable is None:
+            raise located_error(
+                context.at_path(name),
+                show_line=False,
+                message=f"{where}.{name} is a secret: write it as '{{{{ env.VARIABLE }}}}' (e.g. "
+                f"'{{{{ env.{_suggest_variable(name)} }}}}') and set the variable; a value written in "
+                "defs.yaml would end up in version control",
+            )
+        if variable is not None and _is_text(info.annotation):
+            out[name] = dg.EnvVar(variable)
+            continue
+        rendered = render(context.at_path(name), value)
+        out[name] = (
+            str(rendered) if _is_text(info.annotation) and isinstance(rendered, (int, float)) else rendered
+        )
+    return out
+
+
+def _suggest_variable(field: str) -> str:
+    return {"api_token": "USEAPI_TOKEN"}.get(field, field.upper())
+
+
+def _build_resource(
+    context: dg.ResolutionContext, resource_cls: type[dg.ConfigurableResource], model: Any, where: str
+) -> Any:
+    if model is None or isinstance(model, resource_cls):
+        return model
+    kwargs = resolve_resource_fields(context, resource_cls, model, where)
+    try:
+        return resource_cls(**kwargs)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        at = context
+        for part in errors[0]["loc"] if errors else ():
+            at = at.at_path(part)
+        raise located_error(at, problems) from None
+
+
+def resolve_minimax_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxResource | None:
+    """``resources.minimax:`` → :class:`~minimax_dagster.resources.MiniMaxResource`.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_minimax_resource(ctx, MiniMaxResourceAttributes(api_token="{{ env.USEAPI_TOKEN }}", read_timeout=20)).read_timeout
+    20.0
+    """
+    return _build_resource(context, MiniMaxResource, model, "resources.minimax")
+
+
+def resolve_s3_resource(context: dg.ResolutionContext, model: Any) -> MiniMaxS3Resource | None:
+    """``resources.s3:`` → :class:`~minimax_dagster.resources.MiniMaxS3Resource` (``{}``: boto3's usual chain).
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> resolve_s3_resource(ctx, MiniMaxS3ResourceAttributes(endpoint_url="http://127.0.0.1:9000")).endpoint_url
+    'http://127.0.0.1:9000'
+    """
+    return _build_resource(context, MiniMaxS3Resource, model, "resources.s3")
+
+
+@dataclass
+class MiniMaxResources(dg.Resolvable):
+    """``resources:`` the component binds for its asset, under ``resource_keys``. Leave a resource out to bind it
+    elsewhere in the project (one place for several components).
+
+    The fields hold a :class:`MiniMaxResource` and a :class:`MiniMaxS3Resource`; they are annotated with their
+    base class because dagster's schema derivation refuses pydantic models with constrained fields.
+
+    >>> resources = MiniMaxResources.resolve_from_dict({"minimax": {"api_token": "{{ env.USEAPI_TOKEN }}"}})
+    >>> type(resources.minimax).__name__, resources.s3
+    ('MiniMaxResource', None)
+    """
+
+    minimax: Annotated[
+        dg.ConfigurableResource | None,
+        dg.Resolver(
+            resolve_minimax_resource,
+            model_field_type=MiniMaxResourceAttributes,
+            description="MiniMaxResource settings; api_token as '{{ env.USEAPI_TOKEN }}'.",
+        ),
+    ] = None
+    s3: Annotated[
+        dg.ConfigurableResource | None,
+        dg.Resolver(
+            resolve_s3_resource,
+            model_field_type=MiniMaxS3ResourceAttributes,
+            description="S3 settings (region_name, endpoint_url, profile_name, ...); {} uses boto3's usual chain. "
+            "Also binds the IO manager that stores the manifests as JSON in the bucket.",
+        ),
+    ] = None
+
+
+def text_field(
+    context: dg.ResolutionContext, field: str, raw: Any, fix: str, *, allow_empty: bool = False
+) -> str:
+    """Render a text attribute; an unset environment variable or an empty value is an error naming the fix.
+
+    >>> from dagster.components.resolved.context import ResolutionContext
+    >>> ctx = ResolutionContext.default()
+    >>> text_field(ctx, "bucket", "{{ env.SURELY_UNSET_VARIABLE }}", "export it")
+    Traceback (most recent call last):
+    ...
+    dagster.components.resolved.errors.ResolutionException: bucket: environment variable SURELY_UNSET_VARIABLE is not set; export it
+    """
+    value = render(context, raw)
+    if value is None or (not allow_empty and str(value).strip() == ""):
+        variable = env_reference(raw)
+        why = f"environment variable {variable} is not set" if variable else "it is empty"
+        raise located_error(context, f"{field}: {why}; {fix}")
+    return str(value)
+
+
+def mapping_of_text(value: Mapping[str, Any] | None) -> dict[str, str]:
+    """Tags and op tags: every value as text.
+
+    >>> mapping_of_text({"tier": 1, "team": "video"})
+    {'tier': '1', 'team': 'video'}
+    """
+    return {str(k): str(v) for k, v in (value or {}).items()}
