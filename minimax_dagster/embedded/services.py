@@ -48,7 +48,7 @@ class EmbeddedServices:
     def __init__(
         self,
         *,
-        bucket: str = "minimax-demo",
+        bucket: str = "minimax-embedded",
         prefix: str = "minimax",
         datasets: Mapping[str, list[Any]] | None = None,
         separate_processes: bool = False,
