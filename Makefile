@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format ui simulator bench install clean
+.PHONY: demo test lint format ui simulator bench install install-check clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## The wheel's contents, and a lean core install beside the oldest supported dagster pair (a throwaway venv).
+install-check:
+	bash .ci/install_check $(PYTHON)
 
 ## Runs the demo pipeline end to end on the embedded simulator and S3 server.
 demo: $(STAMP)
@@ -27,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production
 	$(BIN)/python -m pytest
 
-## Starts the embedded services and the Dagster UI on http://127.0.0.1:3000.
+## Starts the embedded services and the Dagster UI (dg dev) on http://127.0.0.1:3000; SIGTERM or Ctrl-C stops all.
 ui: $(STAMP)
 	$(BIN)/python -m minimax_dagster.demo --ui
 
@@ -42,4 +46,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache build dist *.egg-info

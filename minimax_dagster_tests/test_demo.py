@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 
 from minimax_dagster.demo.definitions import make_definitions
-from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
-from minimax_dagster.demo.settings import DemoSettings
+from minimax_dagster.demo.services import DEMO_DATASETS, demo_services
 from minimax_dagster.resources import MiniMaxS3Resource
+from minimax_dagster.settings import EnvSettings
 from minimax_dagster.simulator.media import read_mp4_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,11 +33,11 @@ def test_workspace_loads_with_dagster_cli(tmp_path):
 
 def test_sensor_registers_new_datasets_and_requests_one_run(tmp_path):
     with (
-        EmbeddedServices(generation_seconds=0.2) as services,
+        demo_services(generation_seconds=0.2) as services,
         dg.instance_for_test(temp_dir=str(tmp_path)) as inst,
     ):
         env = services.env()
-        defs = make_definitions(DemoSettings.from_env(env))
+        defs = make_definitions(EnvSettings.from_env(env))
         sensor = defs.resolve_sensor_def("prompt_dataset_sensor")
         s3 = MiniMaxS3Resource(
             endpoint_url=env["MINIMAX_S3_ENDPOINT_URL"],
@@ -57,7 +57,7 @@ def test_sensor_registers_new_datasets_and_requests_one_run(tmp_path):
 
 
 def test_daily_schedule_makes_the_days_videos_at_six():
-    defs = make_definitions(DemoSettings(bucket="b"))
+    defs = make_definitions(EnvSettings(bucket="b"))
     schedule = defs.resolve_schedule_def("daily_videos_schedule")
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.job_name == "daily_videos_job"

@@ -28,6 +28,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from minimax_dagster.embedded import EmbeddedS3Server
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.simulator import MiniMaxSimulator
 from minimax_dagster.storage import read_job_record
@@ -263,40 +264,25 @@ def test_every_account_unusable_fails_clearly_without_a_create(env: Env) -> None
 
 
 @pytest.fixture
-def flaky_s3() -> Iterator[tuple[Any, str]]:
-    """A moto server of this test's own, which the test may stop and start again on the same port (moto keeps
-    its buckets in the process, so they survive)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    servers = [server]
+def flaky_s3() -> Iterator[tuple[list[EmbeddedS3Server], str]]:
+    """An S3 server of this test's own, which the test may stop and start again on the same port (moto keeps
+    its buckets in the process, so they survive; a stopped server closes its port)."""
+    servers = [EmbeddedS3Server().start()]
     try:
-        yield servers, f"http://{host}:{port}"
+        yield servers, servers[0].endpoint_url
     finally:
         for s in servers:
-            _stop_moto(s)
-
-
-def _stop_moto(server: Any) -> None:
-    if server._server is None or not server._server_ready_event.is_set():
-        return
-    server.stop()
-    # ThreadedMotoServer.stop() leaves the listening socket open (connections would hang): close it.
-    server._server.server_close()
+            s.stop()
 
 
 def test_s3_down_during_the_upload_then_back_recovers_within_the_run(
-    sim: MiniMaxSimulator, flaky_s3: tuple[list[Any], str], module_instance: dg.DagsterInstance
+    sim: MiniMaxSimulator, flaky_s3: tuple[list[EmbeddedS3Server], str], module_instance: dg.DagsterInstance
 ) -> None:
-    from moto.server import ThreadedMotoServer
-
     servers, endpoint = flaky_s3
     s3 = s3_client_for(endpoint)
     env = Env(sim, endpoint, s3, new_bucket(s3, "faults"), module_instance)
     prompt = "A train through a tunnel [sim:cdn_slow=2000000]"
-    host, port = servers[0].get_host_and_port()
+    host, port = servers[0].host, int(endpoint.rsplit(":", 1)[1])
     before = sim.counters()
 
     def outage() -> None:
@@ -304,13 +290,11 @@ def test_s3_down_during_the_upload_then_back_recovers_within_the_run(
         # away for one more second, then comes back on the same port.
         while sim.counters()["downloads"] <= before["downloads"]:
             time.sleep(0.01)
-        _stop_moto(servers[0])
+        servers[0].stop()
         while sim.counters()["downloads_completed"] <= before["downloads_completed"]:
             time.sleep(0.01)
         time.sleep(1.0)
-        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        server.start()
-        servers.append(server)
+        servers.append(EmbeddedS3Server(host, port).start())
 
     thread = threading.Thread(target=outage, daemon=True)
     thread.start()

@@ -5,7 +5,7 @@ The first half tests the library's cross-process guarantees against moto's S3 se
 claim is exclusive, a stale one (dead holder, or not renewed within its TTL) is taken over, two producers
 racing for the same prompts pay once, and producers sharing accounts stay within maxJobs together.
 
-The second half starts a :class:`~minimax_dagster.scale.cluster.ScaleCluster` once for the module (a fresh
+The second half starts a :class:`~benchmarks.scale.cluster.ScaleCluster` once for the module (a fresh
 PostgreSQL database, two Celery workers on a queue of their own, the daemon) and plays one scenario on it:
 two backfills racing for the same partition, then a backfill of five partitions during which the worker
 producing the slow one is SIGKILLed. The tests then check its facets. The services are never mocked: without
@@ -28,18 +28,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
+from minimax_dagster.deployment.definitions import TEMPLATE_ID
+from minimax_dagster.embedded import EmbeddedS3Server
 from minimax_dagster.production import VideoProducer
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.scale.cluster import (
-    BackfillReport,
-    ScaleCluster,
-    ServiceSettings,
-    ServiceUnavailable,
-    atomic_conditional_writes,
-    batches_of,
-)
-from minimax_dagster.scale.definitions import TEMPLATE_ID
 from minimax_dagster.storage import (
     Claim,
     ClaimKeeper,
@@ -55,8 +49,12 @@ from minimax_dagster_tests.s3_support import recorded_s3_calls
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
 
-# moto checks a write's condition and stores the object in two steps; real S3 does both at once.
-atomic_conditional_writes()
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """The package's embedded S3 server: its conditional writes are atomic, as S3's are (moto's alone are not)."""
+    with EmbeddedS3Server() as server:
+        yield server.endpoint_url
 
 
 # ------------------------------------------------------------------------------------------------ helpers

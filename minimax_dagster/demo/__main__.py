@@ -7,9 +7,9 @@ executor:
 2. registers the seeded prompt datasets as partitions and backfills all of them in ONE run;
 3. builds the downstream ``video_catalogue``;
 4. re-runs the day to show that nothing is paid for twice;
-5. copies every video and poster out of S3 into ``demo_output/`` and prints their S3 URIs.
+5. copies every video and poster out of S3 into ``demo_output/`` (of the current folder) and prints their S3 URIs.
 
-``--ui`` starts the same services and ``dagster dev -w workspace.yaml`` instead.
+``--ui`` starts the same services and ``dg dev`` instead (:mod:`minimax_dagster.demo.ui`).
 """
 
 import argparse
@@ -17,8 +17,6 @@ import datetime as dt
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -27,12 +25,10 @@ from typing import Any
 import dagster as dg
 
 from minimax_dagster.demo.jobs import catalogue_job, daily_job, dataset_job
-from minimax_dagster.demo.services import DEMO_DATASETS, EmbeddedServices
+from minimax_dagster.demo.services import DEMO_DATASETS, demo_services
+from minimax_dagster.embedded import EmbeddedServices
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.storage import get_json
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 #: Console logging of the runs: warnings and errors only (the full logs are in the Dagster instance / UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -54,7 +50,7 @@ def run_demo(output: Path, day: str, generation_seconds: float) -> int:
     home = output / ".dagster_home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
-    with EmbeddedServices(generation_seconds=generation_seconds) as services:
+    with demo_services(generation_seconds=generation_seconds) as services:
         os.environ.update(services.env())
         os.environ["DAGSTER_HOME"] = str(home)
         print(f"services: {services.describe()}")
@@ -119,25 +115,6 @@ def _copy_out(services: EmbeddedServices, output: Path, day: str, datasets: list
     return count
 
 
-def run_ui(port: int, generation_seconds: float) -> int:
-    """Start the services and ``dagster dev`` until Ctrl-C."""
-    with EmbeddedServices(generation_seconds=generation_seconds, simulator_port=8765) as services:
-        env = {**os.environ, **services.env()}
-        env.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home"))
-        Path(env["DAGSTER_HOME"]).mkdir(exist_ok=True)
-        shutil.copy(REPO / "deploy" / "dagster.yaml", Path(env["DAGSTER_HOME"]) / "dagster.yaml")
-        print(f"services: {services.describe()}\nDagster UI on http://127.0.0.1:{port} (Ctrl-C stops)")
-        cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-p", str(port)]
-        child = subprocess.Popen(cmd, env=env, cwd=REPO)
-        # A plain SIGTERM (e.g. from `timeout`) must stop dagster dev too, not leave it orphaned.
-        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGINT))
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            return child.wait(timeout=30)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
@@ -145,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ui", action="store_true", help="start the services and the Dagster UI instead")
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (with --ui)")
-    parser.add_argument("--output", type=Path, default=REPO / "demo_output", help="where videos are copied")
+    parser.add_argument(
+        "--simulator-port", type=int, default=8765, help="the simulator's port (with --ui; 0: any free port)"
+    )
+    parser.add_argument("--output", type=Path, default=Path("demo_output"), help="where videos are copied")
     parser.add_argument(
         "--day",
         default=dt.datetime.now(dt.timezone.utc).date().isoformat(),
@@ -157,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     if args.ui:
-        return run_ui(args.port, args.generation_seconds)
+        from minimax_dagster.demo.ui import exit_at_once, run_ui
+
+        exit_at_once(run_ui(args.port, args.generation_seconds, args.simulator_port))
     return run_demo(args.output, args.day, args.generation_seconds)
 
 

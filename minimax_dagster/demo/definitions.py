@@ -1,6 +1,6 @@
 """The demo's Dagster definitions: a daily content pipeline and prompt-dataset backfills, with lineage
 ``prompts → videos → catalogue``. Loaded by ``workspace.yaml``; configured from environment variables
-(:class:`~minimax_dagster.demo.settings.DemoSettings`), never by a network call at load time.
+(:class:`~minimax_dagster.settings.EnvSettings`), never by a network call at load time.
 
 * ``daily_prompts`` → ``daily_videos`` (daily partitions) with the schedule ``daily_videos_schedule``.
 * ``dataset_prompts`` → ``dataset_videos`` (one dynamic partition per prompt dataset in
@@ -8,7 +8,7 @@
   ``BackfillPolicy.single_run()`` makes a backfill over many datasets one run sharing the API capacity.
 * ``video_catalogue``: an HTML page and JSON index of every dataset video, written to S3.
 
->>> defs = make_definitions(DemoSettings(bucket="b"))
+>>> defs = make_definitions(EnvSettings(bucket="b"))
 >>> sorted(a.key.to_user_string() for a in defs.assets)
 ['daily_prompts', 'daily_videos', 'dataset_prompts', 'dataset_videos', 'video_catalogue']
 """
@@ -24,7 +24,7 @@ from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.checks import build_video_checks
-from minimax_dagster.demo.settings import DemoSettings
+from minimax_dagster.datasets import read_prompt_datasets
 from minimax_dagster.demo.yaml_pipeline import yaml_definitions
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.production.manifest import VideoManifest
@@ -34,7 +34,8 @@ from minimax_dagster.resources import (
     MiniMaxS3Resource,
     s3_client_from_resource,
 )
-from minimax_dagster.storage import get_json, put_bytes, put_json, s3_uri
+from minimax_dagster.settings import EnvSettings
+from minimax_dagster.storage import put_bytes, put_json, s3_uri
 
 #: A template that takes optional text (the simulator's "Transformers"; pick a real one from agent-templates).
 DAILY_TEMPLATE_ID = "394100000000000003"
@@ -65,25 +66,9 @@ def daily_prompt_rows(day: str, count: int = 3) -> list[dict[str, str]]:
     return rows
 
 
-def read_prompt_datasets(context: dg.AssetExecutionContext, s3_client: Any, bucket: str, folder: str) -> Any:
-    """The rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``: one list, or
-    :class:`PartitionedValues` when the run covers several partitions."""
-    values: dict[str, Any] = {}
-    for name in context.partition_keys:
-        key = f"{folder}{name}.json"
-        rows = get_json(s3_client, bucket, key)
-        if rows is None:
-            raise dg.Failure(f"prompt dataset {name!r} not found at {s3_uri(bucket, key)}")
-        if not isinstance(rows, list):
-            raise dg.Failure(f"{s3_uri(bucket, key)} must hold a JSON list of prompt rows")
-        values[name] = rows
-        context.log.info(f"dataset {name}: {len(rows)} prompt(s)")
-    return next(iter(values.values())) if len(values) == 1 else PartitionedValues(values)
-
-
-def make_definitions(settings: DemoSettings | None = None) -> dg.Definitions:
+def make_definitions(settings: EnvSettings | None = None) -> dg.Definitions:
     """Build the demo definitions for ``settings`` (default: from the environment)."""
-    settings = settings or DemoSettings.from_env()
+    settings = settings or EnvSettings.from_env()
     bucket, prefix = settings.bucket, settings.prefix
     datasets_prefix = f"{prefix}/datasets/" if prefix else "datasets/"
 

@@ -1,33 +1,30 @@
-"""The demo's prompt-dataset pipeline, shaped for scale: one run per partition, each step on a Celery worker.
+"""The prompt-dataset pipeline, shaped for production: one run per partition, each step on a Celery worker.
 
 ``batch_prompts`` → ``batch_videos`` over the dynamic partitions ``scale_batches`` (one per prompt dataset
-``s3://<bucket>/<prefix>/datasets/<name>.json``, exactly like the demo's ``dataset_prompts``). Unlike the demo,
+``s3://<bucket>/<prefix>/datasets/<name>.json``, read like the demo's ``dataset_prompts``). Unlike the demo,
 whose backfills are one run sharing the capacity, the backfill policy here is ``multi_run(1)``: a backfill is one
 run per batch, the runs are queued by the QueuedRunCoordinator, their video steps take a slot of the ``minimax``
 pool, and every step is executed by whichever Celery worker takes it. The video producer keeps the accounts'
 capacity shared across all workers (slot claims in S3) and never pays twice for a video (key claims in S3).
 
 The job's executor is ``celery_executor`` configured from the same YAML the workers start with
-(``MINIMAX_CELERY_CONFIG``, default ``deploy/celery_config.yaml``); ``MINIMAX_CELERY_QUEUE`` (default
-``dagster``) names the queue, so that several deployments can share one broker. Everything else comes from
-the demo's environment variables (:class:`~minimax_dagster.demo.settings.DemoSettings`).
+(:func:`~minimax_dagster.deployment.celery.celery_executor_config`); ``MINIMAX_CELERY_QUEUE`` (default ``dagster``)
+names the queue, so that several deployments can share one broker. Everything else comes from the environment
+variables of :class:`~minimax_dagster.settings.EnvSettings`. Needs the ``celery`` extra.
 
->>> defs = make_definitions(DemoSettings(bucket="b"), executor=dg.in_process_executor)
+>>> defs = make_definitions(EnvSettings(bucket="b"), executor=dg.in_process_executor)
 >>> sorted(a.key.to_user_string() for a in defs.assets)
 ['batch_prompts', 'batch_videos']
 """
 
-import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.demo.definitions import read_prompt_datasets
-from minimax_dagster.demo.settings import DemoSettings
+from minimax_dagster.datasets import read_prompt_datasets
+from minimax_dagster.deployment.celery import celery_executor_config
 from minimax_dagster.io_manager import S3JsonIOManager
 from minimax_dagster.resources import (
     AccountConfig,
@@ -35,40 +32,22 @@ from minimax_dagster.resources import (
     MiniMaxS3Resource,
     s3_client_from_resource,
 )
+from minimax_dagster.settings import EnvSettings
 
 #: The simulator's "Transformers" template: text optional, no image (pick a real one from agent-templates).
 TEMPLATE_ID = "394100000000000004"
 JOB_NAME = "scale_videos_job"
 POOL = "minimax"
-DEFAULT_CELERY_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "celery_config.yaml"
 
 scale_batches = dg.DynamicPartitionsDefinition(name="scale_batches")
 
 
-def celery_executor_config(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The ``execution.config`` block of the Celery YAML, with the queue of ``MINIMAX_CELERY_QUEUE``.
-
-    >>> celery_executor_config({"MINIMAX_CELERY_QUEUE": "q1"})["config_source"]["task_default_queue"]
-    'q1'
-    """
-    env = dict(os.environ) if env is None else env
-    path = Path(env.get("MINIMAX_CELERY_CONFIG") or DEFAULT_CELERY_CONFIG)
-    config = dict((yaml.safe_load(path.read_text()) or {}).get("execution", {}).get("config", {}))
-    source = dict(config.get("config_source") or {})
-    source["task_default_queue"] = env.get("MINIMAX_CELERY_QUEUE") or source.get(
-        "task_default_queue", "dagster"
-    )
-    config["config_source"] = source
-    return config
-
-
-def make_definitions(settings: DemoSettings | None = None, executor: Any = None) -> dg.Definitions:
-    """Build the scale definitions (``executor`` default: the Celery executor from :func:`celery_executor_config`)."""
-    from dagster_celery import celery_executor
-
-    settings = settings or DemoSettings.from_env()
+def make_definitions(settings: EnvSettings | None = None, executor: Any = None) -> dg.Definitions:
+    """Build the deployment's definitions (``executor`` default: the Celery executor of
+    :func:`celery_executor_config`)."""
+    settings = settings or EnvSettings.from_env()
     bucket, prefix = settings.bucket, settings.prefix
-    datasets_prefix = f"{prefix}/datasets/" if prefix else "datasets/"
+    datasets_prefix = settings.datasets_prefix
 
     @dg.asset(
         partitions_def=scale_batches,
@@ -106,13 +85,24 @@ def make_definitions(settings: DemoSettings | None = None, executor: Any = None)
     return dg.Definitions(
         assets=[batch_prompts, batch_videos],
         jobs=[job],
-        executor=executor if executor is not None else celery_executor.configured(celery_executor_config()),
+        executor=executor if executor is not None else _celery_executor(),
         resources={
             "minimax": minimax,
             "s3": s3_resource,
             "minimax_io_manager": S3JsonIOManager(s3=s3_resource, bucket=bucket, prefix=prefix),
         },
     )
+
+
+def _celery_executor() -> dg.ExecutorDefinition:
+    try:
+        from dagster_celery import celery_executor
+    except ImportError:
+        raise ImportError(
+            "minimax_dagster.deployment runs its steps on Celery: install the extra with "
+            "pip install 'minimax-dagster[celery]' (and [postgres] for the instance storage)"
+        ) from None
+    return celery_executor.configured(celery_executor_config())
 
 
 def scale_job() -> dg.JobDefinition:

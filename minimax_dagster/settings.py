@@ -1,7 +1,13 @@
-"""Demo settings read from environment variables (no network call; safe at definition load time).
+"""Where a code location's services are, read from environment variables (no network call: safe at load time).
 
->>> DemoSettings.from_env({"MINIMAX_BUCKET": "b", "MINIMAX_ALLOWED_DOWNLOAD_HOSTS": "http://127.0.0.1:1"}).bucket
-'b'
+Both the demo (:mod:`minimax_dagster.demo.definitions`) and the production deployment
+(:mod:`minimax_dagster.deployment.definitions`) are configured this way, so one environment serves either.
+
+>>> settings = EnvSettings.from_env({"MINIMAX_BUCKET": "b", "MINIMAX_ACCOUNTS": "100001:5,100002"})
+>>> settings.bucket, settings.accounts
+('b', {'100001': 5, '100002': 1})
+>>> settings.datasets_prefix
+'minimax/datasets/'
 """
 
 import os
@@ -13,14 +19,17 @@ from minimax_dagster.resources import DEFAULT_DOWNLOAD_HOSTS
 
 
 @dataclass(frozen=True)
-class DemoSettings:
-    """What the demo definitions need to know about their environment.
+class EnvSettings:
+    """What a code location needs to know about its environment.
 
     Variables: ``MINIMAX_BASE_URL``, ``MINIMAX_BUCKET``, ``MINIMAX_PREFIX``, ``MINIMAX_S3_ENDPOINT_URL``,
     ``AWS_REGION``, ``MINIMAX_ALLOWED_DOWNLOAD_HOSTS`` (comma-separated), ``MINIMAX_ACCOUNTS``
     (``account:max_jobs,...``), ``MINIMAX_POLL_INTERVAL``, ``MINIMAX_READ_TIMEOUT``. The token is read by the
     resource itself from ``USEAPI_TOKEN`` through ``EnvVar``; S3 credentials come from boto3's usual chain
     (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, profiles, instance roles).
+
+    >>> EnvSettings().base_url
+    'https://api.useapi.net/v1/minimax'
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -33,9 +42,22 @@ class DemoSettings:
     poll_interval: float = 30.0
     read_timeout: float = 45.0
 
+    @property
+    def datasets_prefix(self) -> str:
+        """Where prompt datasets live: ``<prefix>/datasets/`` (``datasets/`` without a prefix).
+
+        >>> EnvSettings(prefix="").datasets_prefix
+        'datasets/'
+        """
+        return f"{self.prefix}/datasets/" if self.prefix else "datasets/"
+
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "DemoSettings":
-        """Read the settings from ``env`` (default ``os.environ``)."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "EnvSettings":
+        """Read the settings from ``env`` (default ``os.environ``).
+
+        >>> EnvSettings.from_env({"MINIMAX_ALLOWED_DOWNLOAD_HOSTS": "http://127.0.0.1:1"}).allowed_download_hosts[-1]
+        'http://127.0.0.1:1'
+        """
         env = os.environ if env is None else env
         hosts = tuple(
             h.strip() for h in env.get("MINIMAX_ALLOWED_DOWNLOAD_HOSTS", "").split(",") if h.strip()

@@ -1,7 +1,7 @@
-"""``python -m minimax_dagster.scale``: a partitioned backfill of the video pipeline across N Celery workers.
+"""``python -m benchmarks.scale``: a partitioned backfill of the video pipeline across N Celery workers.
 
 Starts the MiniMax simulator and the S3 server, a fresh PostgreSQL database for the Dagster instance
-(``deploy/postgres/dagster.yaml``), N Celery workers on RabbitMQ (``deploy/celery_config.yaml``) and the
+(``deploy/postgres/dagster.yaml``), N Celery workers on RabbitMQ (the package's ``celery_config.yaml``) and the
 daemon; splits ``--prompts`` distinct prompts into partitions of ``--per-partition``, backfills them (one
 queued run per partition, ``dagster job backfill``) and prints, per partition, which worker produced it, then
 the wall time against the capacity-bound ideal and the simulator's counters. Everything it started is stopped
@@ -10,8 +10,8 @@ and the database dropped at the end, also on Ctrl-C or failure.
 Needs PostgreSQL, RabbitMQ and Redis (defaults: the local ones; see ``DAGSTER_PG_*``,
 ``DAGSTER_CELERY_BROKER_URL`` and ``DAGSTER_CELERY_BACKEND_URL``).
 
-    python -m minimax_dagster.scale --workers 2 --prompts 40
-    python -m minimax_dagster.scale --workers 1,2,4 --prompts 200 --json scaling.json   # one run per count
+    python -m benchmarks.scale --workers 2 --prompts 40
+    python -m benchmarks.scale --workers 1,2,4 --prompts 200 --json scaling.json   # one run per count
 """
 
 import argparse
@@ -22,7 +22,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from minimax_dagster.scale.cluster import ScaleCluster, ServiceUnavailable, batches_of
+from benchmarks.scale import ScaleCluster, ServiceUnavailable, batches_of
 
 
 def _accounts(text: str) -> dict[str, int]:
@@ -70,7 +70,7 @@ def run_once(workers: int, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
-        prog="python -m minimax_dagster.scale",
+        prog="python -m benchmarks.scale",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -2,10 +2,11 @@
 
 :class:`ScaleCluster` starts, in this order, and stops in reverse (even on failure):
 
-1. the embedded MiniMax simulator and S3 server (the demo's :class:`EmbeddedServices`);
+1. the embedded MiniMax simulator and S3 server (:class:`minimax_dagster.embedded.EmbeddedServices`, whose S3
+   server applies conditional writes atomically, as S3 does);
 2. a fresh PostgreSQL database ``mmd_<random>`` for the Dagster instance (dropped at the end), and a
    ``DAGSTER_HOME`` holding ``deploy/postgres/dagster.yaml`` and a workspace for
-   :mod:`minimax_dagster.scale.definitions`;
+   :mod:`minimax_dagster.deployment.definitions`;
 3. N Celery workers (``dagster-celery worker start``, one step at a time each) on a queue of its own
    (``mmd-<random>``, deleted at the end), so sessions sharing a broker never take each other's steps;
 4. ``dagster-daemon run`` (the run queue, run retries, backfills).
@@ -14,14 +15,21 @@ It then submits backfills with ``dagster job backfill`` and reads what happened 
 Celery worker that executed each step (dagster-celery's "Executing steps ... in celery worker" engine event) and
 the simulator's counters. Every process is started in a session of its own and stopped by its process group.
 
->>> # with ScaleCluster(workers=2) as cluster: cluster.add_batches(rows); report = cluster.run_backfill(...)
+Needs PostgreSQL, RabbitMQ and Redis (:class:`~benchmarks.scale.services.ServiceSettings`); without them
+:meth:`ScaleCluster.start` raises :class:`~benchmarks.scale.services.ServiceUnavailable` naming the service:
+
+>>> from benchmarks.scale.services import ServiceSettings, ServiceUnavailable
+>>> try:
+...     ScaleCluster(workers=1, services=ServiceSettings(pg_port=1)).start()
+... except ServiceUnavailable as exc:
+...     print(str(exc).split(" (")[0])
+PostgreSQL is not reachable at 127.0.0.1:1
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import secrets
 import shutil
@@ -33,159 +41,25 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.demo.services import EmbeddedServices
+from benchmarks.scale.report import BackfillReport, StepExecution
+from benchmarks.scale.services import ServiceSettings
+from minimax_dagster.deployment.celery import celery_config_path
+from minimax_dagster.deployment.definitions import JOB_NAME
+from minimax_dagster.embedded import EmbeddedServices
 from minimax_dagster.storage import put_json
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # the repository (this tooling is not installed)
 INSTANCE_YAML = REPO / "deploy" / "postgres" / "dagster.yaml"
-CELERY_YAML = REPO / "deploy" / "celery_config.yaml"
+CELERY_YAML = celery_config_path()
 BIN = Path(sys.executable).parent
 VIDEO_STEP = "batch_videos"
 TAG = "minimax/scale-backfill"
-
-
-class ServiceUnavailable(RuntimeError):
-    """A service the deployment needs (PostgreSQL, RabbitMQ, Redis) cannot be reached; the message names it."""
-
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """Where PostgreSQL, RabbitMQ and Redis are (defaults: the local services on their standard ports).
-
-    Variables: ``DAGSTER_PG_HOST`` / ``_PORT`` / ``_USERNAME`` / ``_PASSWORD``, ``DAGSTER_PG_ADMIN_DB`` (the
-    database to connect to for creating the session's one, default ``test``), ``DAGSTER_CELERY_BROKER_URL``,
-    ``DAGSTER_CELERY_BACKEND_URL``.
-
-    >>> ServiceSettings.from_env({}).broker_url
-    'pyamqp://guest:guest@127.0.0.1:5672//'
-    """
-
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 5432
-    pg_user: str = "postgres"
-    pg_password: str = ""
-    pg_admin_db: str = "test"
-    broker_url: str = "pyamqp://guest:guest@127.0.0.1:5672//"
-    backend_url: str = "redis://127.0.0.1:6379/0"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
-        """Read the settings from ``env`` (default ``os.environ``)."""
-        env = os.environ if env is None else env
-        return cls(
-            pg_host=env.get("DAGSTER_PG_HOST", cls.pg_host),
-            pg_port=int(env.get("DAGSTER_PG_PORT", cls.pg_port)),
-            pg_user=env.get("DAGSTER_PG_USERNAME", cls.pg_user),
-            pg_password=env.get("DAGSTER_PG_PASSWORD", cls.pg_password),
-            pg_admin_db=env.get("DAGSTER_PG_ADMIN_DB", cls.pg_admin_db),
-            broker_url=env.get("DAGSTER_CELERY_BROKER_URL", cls.broker_url),
-            backend_url=env.get("DAGSTER_CELERY_BACKEND_URL", cls.backend_url),
-        )
-
-    def _pg_connect(self, db: str) -> Any:
-        import psycopg2
-
-        return psycopg2.connect(
-            host=self.pg_host,
-            port=self.pg_port,
-            user=self.pg_user,
-            password=self.pg_password or None,
-            dbname=db,
-            connect_timeout=5,
-        )
-
-    def check(self) -> None:
-        """Raise :class:`ServiceUnavailable` naming the first service that cannot be reached."""
-        try:
-            self._pg_connect(self.pg_admin_db).close()
-        except Exception as exc:
-            raise ServiceUnavailable(
-                f"PostgreSQL is not reachable at {self.pg_host}:{self.pg_port} (user {self.pg_user}, "
-                f"database {self.pg_admin_db}): {str(exc).strip()}"
-            ) from None
-        from kombu import Connection
-
-        try:
-            with Connection(self.broker_url, connect_timeout=5) as conn:
-                conn.ensure_connection(max_retries=1)
-        except Exception as exc:
-            raise ServiceUnavailable(
-                f"RabbitMQ (the Celery broker) is not reachable at {_redact(self.broker_url)}: {exc}"
-            ) from None
-        if self.backend_url.startswith("redis"):
-            import redis
-
-            try:
-                redis.Redis.from_url(self.backend_url, socket_connect_timeout=5).ping()
-            except Exception as exc:
-                raise ServiceUnavailable(
-                    f"Redis (the Celery result backend) is not reachable at {_redact(self.backend_url)}: {exc}"
-                ) from None
-
-    @contextlib.contextmanager
-    def fresh_database(self) -> Iterator[str]:
-        """A new, empty database ``mmd_<random>`` for one session; dropped (connections closed) afterwards."""
-        name = f"mmd_{secrets.token_hex(6)}"
-        conn = self._pg_connect(self.pg_admin_db)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
-            yield name
-        finally:
-            with contextlib.suppress(Exception), conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.close()
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
-
-
-# ------------------------------------------------------------------------------------------------ services
-
-
-_MOTO_LOCK = threading.Lock()
-_MOTO_PATCHED = False
-
-
-def atomic_conditional_writes() -> None:
-    """Make moto's S3 server apply conditional writes (``If-None-Match`` / ``If-Match``) atomically.
-
-    Real S3 guarantees that of two concurrent conditional PUTs of a key only one succeeds; moto checks the
-    condition and stores the object in two steps, so two requests landing in the same millisecond could both
-    win. The claims of the video producer rely on that guarantee: here the embedded test server provides it,
-    by running single-object writes, deletes and listings one at a time (a listing also iterates a dict that a
-    concurrent write or delete changes: moto answers 500 then). Idempotent; affects the S3 servers of this
-    process only, and costs nothing measurable at their scale.
-    """
-    global _MOTO_PATCHED
-    from moto.s3.responses import S3Response
-
-    with _MOTO_LOCK:
-        if _MOTO_PATCHED:
-            return
-        for name in ("put_object", "delete_object", "list_objects", "list_objects_v2"):
-            original = getattr(S3Response, name)
-
-            def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                with _MOTO_LOCK:
-                    return _original(self, *args, **kwargs)
-
-            setattr(S3Response, name, serialized)
-        _MOTO_PATCHED = True
 
 
 @dataclass
@@ -215,111 +89,17 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait(timeout=5)
 
 
-@dataclass
-class StepExecution:
-    """One execution of a step by a Celery worker, read from the event log."""
-
-    run_id: str
-    partition: str | None
-    step_key: str
-    worker: str
-    timestamp: float
-
-
-@dataclass
-class BackfillReport:
-    """What a backfill did: its runs, which worker produced each partition, the simulator's counters."""
-
-    tag: str
-    partitions: list[str]
-    prompts: int
-    workers: int
-    capacity: int
-    generation_seconds: float
-    wall_seconds: float
-    submit_seconds: float = 0.0
-    started_at: float = 0.0
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    counters: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ideal_seconds(self) -> float:
-        """The capacity-bound ideal: ``ceil(prompts / capacity)`` generations one after the other."""
-        return math.ceil(self.prompts / max(1, self.capacity)) * self.generation_seconds
-
-    @property
-    def succeeded(self) -> bool:
-        """Every run succeeded."""
-        return bool(self.runs) and all(r["status"] == "SUCCESS" for r in self.runs)
-
-    def lines(self) -> list[str]:
-        """The report as printable lines: one per partition, then the totals."""
-        out = [f"{'partition':<14} {'run':<8} {'status':<8} {'worker(s) of the video step':<40} videos"]
-        for r in sorted(self.runs, key=lambda r: r["partition"] or ""):
-            out.append(
-                f"{r['partition'] or '-':<14} {r['run_id'][:8]:<8} {r['status']:<8} "
-                f"{' -> '.join(r['video_workers']) or '?':<40} {r['videos']}"
-            )
-        out += self.time_lines()
-        c = self.counters
-        by_prompt = c.get("creates_by_prompt", {})
-        out += [
-            f"{len(self.partitions)} partitions, {self.prompts} prompts, {self.workers} worker(s), capacity "
-            f"{self.capacity}: wall {self.wall_seconds:.1f} s, capacity-bound ideal {self.ideal_seconds:.1f} s "
-            f"({self.ideal_seconds / self.wall_seconds:.0%} of ideal)"
-            if self.wall_seconds
-            else "",
-            f"simulator: {c.get('creates', 0)} creates for {len(by_prompt)} distinct prompts (most for one "
-            f"prompt: {max(by_prompt.values(), default=0)}), max concurrent by account "
-            f"{c.get('max_concurrent_by_account', {})}, refused with 429: "
-            f"{c.get('rejected_by_status', {}).get('429', 0)}",
-        ]
-        return out
-
-    def _timed(self) -> list[dict[str, float]]:
-        return [r["t"] for r in self.runs if r.get("t") and None not in r["t"].values()]
-
-    def phases(self) -> dict[str, float]:
-        """Mean seconds per run in each phase, from the run records and step stats (see :meth:`time_lines`)."""
-        timed = self._timed()
-        if not timed:
-            return {}
-        spans = {
-            "queued": ("created", "start"),
-            "startup": ("start", "prompts_start"),
-            "prompts_step": ("prompts_start", "prompts_end"),
-            "pool_wait": ("prompts_end", "video_start"),
-            "video_step": ("video_start", "video_end"),
-            "teardown": ("video_end", "end"),
-        }
-        return {k: sum(t[b] - t[a] for t in timed) / len(timed) for k, (a, b) in spans.items()}
-
-    def video_busy_seconds(self) -> float:
-        """Seconds during which at least one video step was running (the union of their intervals)."""
-        spans = sorted((t["video_start"], t["video_end"]) for t in self._timed())
-        busy, current = 0.0, None
-        for start, end in spans:
-            if current is None or start > current[1]:
-                busy += 0.0 if current is None else current[1] - current[0]
-                current = [start, end]
-            else:
-                current[1] = max(current[1], end)
-        return busy + (current[1] - current[0] if current else 0.0)
-
-    def time_lines(self) -> list[str]:
-        """Where the time goes: the submission, each run's phases, how long video steps were running."""
-        timed = self._timed()
-        if not timed:
-            return []
-        first = min(t["start"] for t in timed) - self.started_at
-        ph = self.phases()
-        return [
-            f"time: backfill submitted in {self.submit_seconds:.1f} s (dagster job backfill); first run started "
-            f"at {first:.1f} s; per run (mean): queued {ph['queued']:.1f} s, run start-up to first step "
-            f"{ph['startup']:.1f} s, prompts step {ph['prompts_step']:.1f} s, pool wait + dispatch "
-            f"{ph['pool_wait']:.1f} s, video step {ph['video_step']:.1f} s, run end {ph['teardown']:.1f} s; "
-            f"some video step running during {self.video_busy_seconds():.1f} s of {self.wall_seconds:.1f} s",
-        ]
+def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # children that outlived their leader
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
 
 
 class ScaleCluster:
@@ -383,12 +163,11 @@ class ScaleCluster:
     def start(self) -> ScaleCluster:
         """Start everything; raises :class:`ServiceUnavailable` when PostgreSQL/RabbitMQ/Redis are down."""
         self.settings.check()
-        atomic_conditional_writes()
         self.services = self._stack.enter_context(
             EmbeddedServices(
+                bucket=f"mmd-scale-{self.token}",
                 generation_seconds=self.generation_seconds,
                 heartbeat_seconds=min(1.0, self.generation_seconds / 4),
-                seed_datasets=False,
                 accounts=self.accounts,
                 video_bytes=self.video_bytes,
             )
@@ -398,7 +177,7 @@ class ScaleCluster:
         self._stack.callback(shutil.rmtree, self._home, True)
         shutil.copy(INSTANCE_YAML, self._home / "dagster.yaml")
         (self._home / "workspace.yaml").write_text(
-            "load_from:\n  - python_module:\n      module_name: minimax_dagster.scale.definitions\n"
+            "load_from:\n  - python_module:\n      module_name: minimax_dagster.deployment.definitions\n"
             f"      working_directory: {REPO}\n      location_name: scale\n"
         )
         s = self.settings
@@ -541,7 +320,7 @@ class ScaleCluster:
             "-w",
             str(self.home / "workspace.yaml"),
             "-j",
-            "scale_videos_job",
+            JOB_NAME,
             "--partitions",
             ",".join(partitions),
             "--tags",
@@ -692,17 +471,3 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def batches_of(prompts: int, per_batch: int, *, tag: str = "") -> dict[str, list[dict[str, str]]]:
-    """``prompts`` distinct prompt rows in batches of ``per_batch`` (partition names ``b000``, ``b001``...).
-
-    >>> {k: [r["id"] for r in v] for k, v in batches_of(5, 2).items()}
-    {'b000': ['p0000', 'p0001'], 'b001': ['p0002', 'p0003'], 'b002': ['p0004']}
-    """
-    subjects = ["a red fox", "a lighthouse", "a paper boat", "a city tram", "a hummingbird", "a caravan"]
-    rows = [
-        {"id": f"p{i:04d}", "prompt": f"{subjects[i % len(subjects)]}, shot {i}{(' ' + tag) if tag else ''}"}
-        for i in range(prompts)
-    ]
-    return {f"b{n:03d}": rows[i : i + per_batch] for n, i in enumerate(range(0, prompts, per_batch))}

@@ -1,0 +1,134 @@
+"""What a backfill did, read back from the instance: runs, the worker of each video step, where the time went.
+
+>>> report = BackfillReport(tag="t", partitions=["b000"], prompts=10, workers=2, capacity=4,
+...                         generation_seconds=2.0, wall_seconds=7.5)
+>>> report.ideal_seconds, report.succeeded
+(6.0, False)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepExecution:
+    """One execution of a step by a Celery worker, read from the event log."""
+
+    run_id: str
+    partition: str | None
+    step_key: str
+    worker: str
+    timestamp: float
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill did: its runs, which worker produced each partition, the simulator's counters."""
+
+    tag: str
+    partitions: list[str]
+    prompts: int
+    workers: int
+    capacity: int
+    generation_seconds: float
+    wall_seconds: float
+    submit_seconds: float = 0.0
+    started_at: float = 0.0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ideal_seconds(self) -> float:
+        """The capacity-bound ideal: ``ceil(prompts / capacity)`` generations one after the other."""
+        return math.ceil(self.prompts / max(1, self.capacity)) * self.generation_seconds
+
+    @property
+    def succeeded(self) -> bool:
+        """Every run succeeded."""
+        return bool(self.runs) and all(r["status"] == "SUCCESS" for r in self.runs)
+
+    def lines(self) -> list[str]:
+        """The report as printable lines: one per partition, then the totals."""
+        out = [f"{'partition':<14} {'run':<8} {'status':<8} {'worker(s) of the video step':<40} videos"]
+        for r in sorted(self.runs, key=lambda r: r["partition"] or ""):
+            out.append(
+                f"{r['partition'] or '-':<14} {r['run_id'][:8]:<8} {r['status']:<8} "
+                f"{' -> '.join(r['video_workers']) or '?':<40} {r['videos']}"
+            )
+        out += self.time_lines()
+        c = self.counters
+        by_prompt = c.get("creates_by_prompt", {})
+        out += [
+            f"{len(self.partitions)} partitions, {self.prompts} prompts, {self.workers} worker(s), capacity "
+            f"{self.capacity}: wall {self.wall_seconds:.1f} s, capacity-bound ideal {self.ideal_seconds:.1f} s "
+            f"({self.ideal_seconds / self.wall_seconds:.0%} of ideal)"
+            if self.wall_seconds
+            else "",
+            f"simulator: {c.get('creates', 0)} creates for {len(by_prompt)} distinct prompts (most for one "
+            f"prompt: {max(by_prompt.values(), default=0)}), max concurrent by account "
+            f"{c.get('max_concurrent_by_account', {})}, refused with 429: "
+            f"{c.get('rejected_by_status', {}).get('429', 0)}",
+        ]
+        return out
+
+    def _timed(self) -> list[dict[str, float]]:
+        return [r["t"] for r in self.runs if r.get("t") and None not in r["t"].values()]
+
+    def phases(self) -> dict[str, float]:
+        """Mean seconds per run in each phase, from the run records and step stats (see :meth:`time_lines`)."""
+        timed = self._timed()
+        if not timed:
+            return {}
+        spans = {
+            "queued": ("created", "start"),
+            "startup": ("start", "prompts_start"),
+            "prompts_step": ("prompts_start", "prompts_end"),
+            "pool_wait": ("prompts_end", "video_start"),
+            "video_step": ("video_start", "video_end"),
+            "teardown": ("video_end", "end"),
+        }
+        return {k: sum(t[b] - t[a] for t in timed) / len(timed) for k, (a, b) in spans.items()}
+
+    def video_busy_seconds(self) -> float:
+        """Seconds during which at least one video step was running (the union of their intervals)."""
+        spans = sorted((t["video_start"], t["video_end"]) for t in self._timed())
+        busy, current = 0.0, None
+        for start, end in spans:
+            if current is None or start > current[1]:
+                busy += 0.0 if current is None else current[1] - current[0]
+                current = [start, end]
+            else:
+                current[1] = max(current[1], end)
+        return busy + (current[1] - current[0] if current else 0.0)
+
+    def time_lines(self) -> list[str]:
+        """Where the time goes: the submission, each run's phases, how long video steps were running."""
+        timed = self._timed()
+        if not timed:
+            return []
+        first = min(t["start"] for t in timed) - self.started_at
+        ph = self.phases()
+        return [
+            f"time: backfill submitted in {self.submit_seconds:.1f} s (dagster job backfill); first run started "
+            f"at {first:.1f} s; per run (mean): queued {ph['queued']:.1f} s, run start-up to first step "
+            f"{ph['startup']:.1f} s, prompts step {ph['prompts_step']:.1f} s, pool wait + dispatch "
+            f"{ph['pool_wait']:.1f} s, video step {ph['video_step']:.1f} s, run end {ph['teardown']:.1f} s; "
+            f"some video step running during {self.video_busy_seconds():.1f} s of {self.wall_seconds:.1f} s",
+        ]
+
+
+def batches_of(prompts: int, per_batch: int, *, tag: str = "") -> dict[str, list[dict[str, str]]]:
+    """``prompts`` distinct prompt rows in batches of ``per_batch`` (partition names ``b000``, ``b001``...).
+
+    >>> {k: [r["id"] for r in v] for k, v in batches_of(5, 2).items()}
+    {'b000': ['p0000', 'p0001'], 'b001': ['p0002', 'p0003'], 'b002': ['p0004']}
+    """
+    subjects = ["a red fox", "a lighthouse", "a paper boat", "a city tram", "a hummingbird", "a caravan"]
+    rows = [
+        {"id": f"p{i:04d}", "prompt": f"{subjects[i % len(subjects)]}, shot {i}{(' ' + tag) if tag else ''}"}
+        for i in range(prompts)
+    ]
+    return {f"b{n:03d}": rows[i : i + per_batch] for n, i in enumerate(range(0, prompts, per_batch))}
