@@ -8,7 +8,11 @@ definitions makes no network call.
 >>> resource = MiniMaxResource(api_token="t0k3n", base_url="http://127.0.0.1:8765/v1/minimax")
 >>> "t0k3n" in repr(resource)
 False
->>> # In definitions: MiniMaxResource(api_token=dg.EnvVar("USEAPI_TOKEN"))
+
+In definitions, the token comes from the environment when the step runs:
+
+>>> MiniMaxResource(api_token=dg.EnvVar("USEAPI_TOKEN")).default_max_jobs
+1
 """
 
 from typing import Any
@@ -21,6 +25,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
+from minimax_dagster.production.producer import ProducerSettings
 from minimax_dagster.storage import DownloadPolicy, s3_client_config
 
 #: The real service's CDN hosts (https only). The simulator's plain-http origin is added by configuration.
@@ -114,9 +119,11 @@ class MiniMaxResource(dg.ConfigurableResource):
     )
 
     def get_client(self) -> MiniMaxClient:
-        """A new client (own connection pool); use it as a context manager.
+        """A new client (own connection pool); use it as a context manager. Building it makes no call.
 
-        >>> # with minimax.get_client() as client: client.get_accounts()
+        >>> with MiniMaxResource(api_token="x", base_url="http://127.0.0.1:9/v1/minimax").get_client() as client:
+        ...     client.base_url
+        'http://127.0.0.1:9/v1/minimax'
         """
         return MiniMaxClient(
             self.api_token,
@@ -142,6 +149,39 @@ class MiniMaxResource(dg.ConfigurableResource):
             max_bytes=self.max_download_bytes,
             connect_timeout=self.connect_timeout,
             read_timeout=self.download_read_timeout,
+        )
+
+    def producer_settings(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        accounts: dict[str, int] | None = None,
+        regenerate_failed: bool = False,
+        asset_name: str | None = None,
+    ) -> ProducerSettings:
+        """The producer's settings for one run: where videos go (``bucket``/``prefix``), the accounts' capacity
+        found at run time (``accounts``, see :meth:`capacity_by_account`), and this resource's limits.
+
+        The waits after the client's own retries are bounded by the same settings: ``backoff_max`` before
+        creating again after a 429/5xx that outlasted them, ``backoff_factor`` between attempts at storing a
+        paid video.
+
+        >>> settings = MiniMaxResource(api_token="x", default_max_jobs=3).producer_settings(bucket="b", prefix="p")
+        >>> settings.capacity, settings.capacity_wait, settings.policy.allowed_hosts[0]
+        (3, 30.0, 'hailuoai.video')
+        """
+        return ProducerSettings(
+            bucket=bucket,
+            prefix=prefix,
+            policy=self.download_policy(),
+            accounts=dict(accounts or {}),
+            default_capacity=self.default_max_jobs,
+            generation_deadline=self.generation_deadline,
+            capacity_wait=self.backoff_max,
+            download_backoff=self.backoff_factor,
+            regenerate_failed=regenerate_failed,
+            asset_name=asset_name,
         )
 
     def capacity_by_account(self, client: MiniMaxClient | None = None) -> dict[str, int]:
