@@ -228,31 +228,37 @@ class MiniMaxVideoRun:
                 if settled is not None:
                     key, entry = settled
                     entries[key] = entry
-        finally:
+        except BaseException:
             progress.finish()
+            raise
+        # The last lines stay queued: the report writes them with the run's totals (one record if behind).
         return Production(entries=entries, progress=progress, seconds=time.monotonic() - started)
 
     # ------------------------------------------------------------------------------------------ report
 
     def report(self, plan: VideoPlan, production: Production) -> Iterator[dg.Output[Any]]:
         """Give each partition its manifest and its own metadata, log the run's totals, yield the value."""
-        manifests = {
-            partition: VideoManifest(
-                asset=self.options.asset_name,
-                partition=partition,
-                requested_ids=[p.id for p in prompts],
-                entries=[
-                    production.entries[k]
-                    for k in ((partition, p.id) for p in prompts)
-                    if k in production.entries
-                ],
-            )
-            for partition, prompts in plan.rows.items()
-        }
-        for partition, manifest in manifests.items():
-            self._add_partition_metadata(partition, manifest, production, plan.capacity)
+        totals = None
+        try:
+            manifests = {
+                partition: VideoManifest(
+                    asset=self.options.asset_name,
+                    partition=partition,
+                    requested_ids=[p.id for p in prompts],
+                    entries=[
+                        production.entries[(partition, p.id)]
+                        for p in prompts
+                        if (partition, p.id) in production.entries
+                    ],
+                )
+                for partition, prompts in plan.rows.items()
+            }
+            for partition, manifest in manifests.items():
+                self._add_partition_metadata(partition, manifest, production, plan.capacity)
+            totals = _totals_line(manifests, production)
+        finally:
+            production.progress.finish(totals)
         everything = [e for m in manifests.values() for e in m.entries]
-        self.context.log.info(_totals_line(manifests, production))
         value: Any = PartitionedValues(manifests) if plan.several else next(iter(manifests.values()))
         # No output metadata: it would be copied onto every partition's materialization.
         yield dg.Output(value)

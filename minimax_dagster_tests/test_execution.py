@@ -120,7 +120,7 @@ def test_single_run_backfill_gives_each_partition_its_own_truth(
 
     # The run-wide totals are said once, in the log, and not attached to the output (which would copy them
     # onto every partition's materialization).
-    logs = log_messages(instance, result.run_id)
+    logs = _lines(log_messages(instance, result.run_id))
     totals = [m for m in logs if m.startswith("run total:")]
     assert totals == [m for m in totals if m.startswith("run total: 5 prompt(s) in 2 partition(s)")]
     assert len(totals) == 1
@@ -131,7 +131,7 @@ def test_single_run_backfill_gives_each_partition_its_own_truth(
     ]
     assert [dict(e.dagster_event.step_output_data.metadata) for e in outputs] == [{}]
     assert any(m.startswith("[large/c] created user:") for m in logs)
-    assert any(m.startswith("[small/a] ") and "stored " in m for m in _lines(logs))
+    assert any(m.startswith("[small/a] ") and "stored " in m for m in logs)
 
 
 def test_checks_are_evaluated_per_partition_and_agree(simulator, s3_endpoint, s3_client, bucket, instance):
@@ -237,7 +237,7 @@ def test_a_video_costs_at_most_five_event_log_records_by_default(simulator, s3_e
         result = materialize(defs, instance)
         assert result.success
         runs[n] = result.run_id
-        logs = log_messages(instance, result.run_id)
+        logs = _lines(log_messages(instance, result.run_id))
         for row in _rows(tag, n):
             lines = [m for m in logs if m.startswith(f"[{row['id']}] ")]
             assert 1 <= len(lines) <= 5, f"{row['id']} has {len(lines)} log lines: {lines}"
@@ -265,7 +265,7 @@ def test_progress_summary_lines_say_done_generating_waiting_failed(simulator, s3
     )
     result = materialize(defs, instance)
     assert result.success
-    logs = log_messages(instance, result.run_id)
+    logs = _lines(log_messages(instance, result.run_id))
     summaries = [m for m in logs if m.startswith("progress: ")]
     assert summaries, "a summary line every 0.2 s of a run that lasts longer"
     pattern = re.compile(

@@ -216,19 +216,25 @@ def test_log_heartbeats_logs_every_note_at_debug():
     assert debug.count("[fox] heartbeat") == 20 and "[fox] Generating video..." in debug
 
 
-def test_a_remark_goes_out_alone_after_the_hold():
+def test_a_remark_goes_out_alone_after_the_hold_and_a_warning_at_once():
     clock = Clock()
     sink = SlowLog(clock)
     progress = VideoProgress(
         BoundedLog(sink, clock=clock), PromptBook([_prompt("fox", "A fox")]), hold=2.0, clock=clock
     )
-    progress.note(_note("fox", "no capacity (busy); waiting 5.0 s", "warning"))
+    progress.note(_note("fox", "uploaded the input image as f1"))
     clock.now += 1.0
     progress.tick()
     assert sink.records == []
     clock.now += 1.5
     progress.tick()
-    assert sink.records == [("warning", "[fox] no capacity (busy); waiting 5.0 s")]
+    assert sink.records == [("info", "[fox] uploaded the input image as f1")]
+    progress.note(_note("fox", "finished", status="finished"))
+    progress.note(_note("fox", "storing v1 failed (reset); attempt 2 of 4 in 2.0 s", "warning"))
+    assert sink.records[1:] == [
+        ("info", "[fox] finished"),
+        ("warning", "[fox] storing v1 failed (reset); attempt 2 of 4 in 2.0 s"),
+    ]
 
 
 def test_failed_video_and_summary_line():
