@@ -13,9 +13,10 @@ about it (an uploaded image, the stored object, "finished" a moment before it) j
 heartbeats, repeated states and polls only update counts, summed up every ``summary_interval`` seconds. And
 every line goes through :class:`BoundedLog`, which spends at most half the thread's time writing and, when
 records get slow, joins the waiting lines into one record: logging never queues behind production. The same
-backfill afterwards: about 4 lines per video (fewer records on a loaded machine), the last note handed to the
-step at once (lag 0.0 s), the step ending 0.6 s after the last video was stored at load 8–20 on two cores,
-most of it Dagster's own output events (one materialization per partition) at 0.05–0.15 s per sqlite write.
+backfill afterwards (load 8–20 on two cores): about 4 lines per video, 1.0–2.0 records per video (lines
+joined when a sqlite write took 0.05–0.15 s), the last note handed over at once (lag 0.0 s), and the step
+ending 0.6–1.9 s after the last video was stored, of which 0.4–1.2 s is Dagster's own output events (one
+materialization per partition) and 0.1–0.2 s the last lines and the run's totals.
 
 This module does not import dagster: the log is anything with ``debug``/``info``/``warning``/``error``.
 
