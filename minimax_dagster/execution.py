@@ -38,7 +38,7 @@ from minimax_dagster.metadata import materialization_metadata
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
-from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, label
+from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, display
 from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads
 
@@ -265,7 +265,7 @@ class MiniMaxVideoRun:
 
         failed = [e for e in everything if not e.ok]
         if failed and not self.options.allow_partial:
-            lines = "\n".join(f"  - {label((e.partition, e.id))}: {e.error}" for e in failed[:MAX_LISTED])
+            lines = "\n".join(f"  - {display((e.partition, e.id))}: {e.error}" for e in failed[:MAX_LISTED])
             raise dg.Failure(
                 description=(
                     f"{len(failed)} of {len(everything)} prompt(s) failed; the {len(everything) - len(failed)} "

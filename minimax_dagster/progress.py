@@ -13,10 +13,10 @@ about it (an uploaded image, the stored object, "finished" a moment before it) j
 heartbeats, repeated states and polls only update counts, summed up every ``summary_interval`` seconds. And
 every line goes through :class:`BoundedLog`, which spends at most half the thread's time writing and, when
 records get slow, joins the waiting lines into one record: logging never queues behind production. The same
-backfill afterwards (load 8–20 on two cores): about 4 lines per video, 1.0–2.0 records per video (lines
-joined when a sqlite write took 0.05–0.15 s), the last note handed over at once (lag 0.0 s), and the step
-ending 0.6–1.9 s after the last video was stored, of which 0.4–1.2 s is Dagster's own output events (one
-materialization per partition) and 0.1–0.2 s the last lines and the run's totals.
+backfill afterwards (load 8 to 20 on two cores): about 4 lines per video, 1.0 to 2.0 records per video (lines
+joined when a sqlite write took 0.05 to 0.15 s), the last note handed over at once (lag 0.0 s), and the step
+ending 0.6 to 1.9 s after the last video was stored, of which 0.4 to 1.2 s is Dagster's own output events (one
+materialization per partition) and 0.1 to 0.2 s the last lines and the run's totals.
 
 This module does not import dagster: the log is anything with ``debug``/``info``/``warning``/``error``.
 
@@ -69,8 +69,17 @@ def label(key: PromptKey) -> str:
     >>> label((None, "fox")), label(("2026-11-20", "fox"))
     ('[fox]', '[2026-11-20/fox]')
     """
+    return f"[{display(key)}]"
+
+
+def display(key: PromptKey) -> str:
+    """A prompt's name in text: ``partition/id``, or ``id`` without partitions.
+
+    >>> display((None, "fox")), display(("2026-11-20", "fox"))
+    ('fox', '2026-11-20/fox')
+    """
     partition, prompt_id = key
-    return f"[{partition}/{prompt_id}]" if partition is not None else f"[{prompt_id}]"
+    return f"{partition}/{prompt_id}" if partition is not None else prompt_id
 
 
 class BoundedLog:
@@ -188,7 +197,7 @@ class PromptBook:
         repeated = any(len(keys) > 1 for keys in by_id.values())
         self.qualified = repeated and not NOTES_CARRY_PARTITION
         self._by_name: dict[str, list[PromptKey]] = (
-            {_qualified(key): [key] for key in self.prompts} if self.qualified else by_id
+            {display(key): [key] for key in self.prompts} if self.qualified else by_id
         )
         self._open = set(self.prompts)
         self._content_keys: dict[PromptKey, str | None] = {}
@@ -205,7 +214,7 @@ class PromptBook:
         """The prompts to hand to the producer (with run-unique ids when they have to be, see above)."""
         if not self.qualified:
             return list(self.prompts.values())
-        return [p.model_copy(update={"id": _qualified(k)}) for k, p in self.prompts.items()]
+        return [p.model_copy(update={"id": display(k)}) for k, p in self.prompts.items()]
 
     def key_for(self, prompt_id: str | None, partition: str | None = None) -> PromptKey | None:
         """The prompt a note names (by the id the producer knows, and its partition when the note has one);
@@ -248,11 +257,6 @@ class PromptBook:
             except OSError:  # an unreadable image: the producer reports it; match on the id alone
                 self._content_keys[key] = None
         return self._content_keys[key]
-
-
-def _qualified(key: PromptKey) -> str:
-    partition, prompt_id = key
-    return f"{partition}/{prompt_id}" if partition is not None else prompt_id
 
 
 def is_milestone(event: StreamEvent) -> bool:
