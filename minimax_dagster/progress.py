@@ -234,8 +234,10 @@ class PromptBook:
         """The open prompt ``entry`` answers (marked done) and the entry with its own id and ``partition``;
         ``None`` when it answers none (a duplicate, or a copy meant for another prompt)."""
         named = self._by_name.get(entry.id, [])
-        if entry.partition is not None:
-            named = [k for k in [*named, (entry.partition, entry.id)] if k[0] == entry.partition]
+        if entry.partition is not None and (entry.partition, entry.id) in self.prompts:
+            # The partition it names first; then the id's other partitions, for a copy of another prompt's
+            # entry that kept that prompt's partition (the content key below still has to match).
+            named = [(entry.partition, entry.id), *named]
         candidates = [k for k in dict.fromkeys(named) if k in self._open]
         if entry.key is not None:
             candidates = [k for k in candidates if self._content_key(k) in (entry.key, None)]

@@ -125,6 +125,18 @@ def test_prompt_book_refuses_a_copy_of_another_prompts_video():
     assert key == (None, "y")
 
 
+def test_prompt_book_takes_a_copy_that_kept_its_leaders_partition():
+    """The same prompt in two partitions is one video: the copy for the second may come out with the first's
+    partition; it is still the second's entry (same content), and the first's stays open for its own."""
+    book = PromptBook([_prompt("one", "A fox", "a"), _prompt("one", "A fox", "b")])
+    first = next(p.id for p in book.producer_prompts() if p.partition == "a")
+    key, _ = book.settle(_entry(first, "A fox", partition="a"))
+    assert key == ("a", "one")
+    second = next(p.id for p in book.producer_prompts() if p.partition == "b")
+    key, entry = book.settle(_entry(second, "A fox", partition="a", status="reused"))
+    assert key == ("b", "one") and entry.partition == "b" and book.open == 0
+
+
 def _note(pid: str, text: str, level: str = "info", **event) -> Note:
     return Note(
         level=level,
