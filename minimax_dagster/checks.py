@@ -1,17 +1,28 @@
 """Asset checks for video assets: every manifest entry's object is in S3, is an MP4 of the recorded size, and no
 prompt is missing from the manifest.
 
+Each partition of a run gets its own evaluation, linked to that partition's latest materialization: a single-run
+backfill over three datasets records three evaluations of each check, so the check list, the lineage node and
+the detail pane agree on every partition. (``AssetCheckResult`` alone records one evaluation without a
+partition when a run covers several partitions; the checks yield Dagster's ``AssetCheckEvaluation`` per
+partition instead.)
+
 >>> import dagster as dg
 >>> from minimax_dagster.assets import build_minimax_video_asset
 >>> videos = build_minimax_video_asset("videos", prompts="prompts", template_id="1", bucket="b")
->>> len(build_video_checks(videos))
-2
+>>> [c.check_key.name for c in build_video_checks(videos)]
+['videos_in_s3', 'all_prompts_present']
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+
+# The record linking an evaluation to the materialization it checked; Dagster exports no public name for it.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.resources import s3_client_from_resource
@@ -20,15 +31,34 @@ from minimax_dagster.storage import head_object, read_head_bytes
 #: Problems listed in a check's metadata; the rest are counted.
 MAX_LISTED = 25
 
+#: One partition's outcome: passed, severity, description, metadata.
+Outcome = tuple[bool, dg.AssetCheckSeverity, str, dict[str, Any]]
 
-def _manifests(value: Any) -> list[VideoManifest]:
-    if isinstance(value, VideoManifest):
-        return [value]
-    if isinstance(value, Mapping) and "entries" in value:
-        return [VideoManifest.model_validate(value)]
-    if isinstance(value, Mapping):
-        return [m for v in value.values() for m in _manifests(v)]
-    return []
+
+def manifests_by_partition(
+    value: Any, partitions: list[str | None]
+) -> dict[str | None, VideoManifest | None]:
+    """The manifest of each partition in ``partitions`` from what the IO manager loaded (one manifest, or
+    ``{partition: manifest}`` when the run covers several); ``None`` for a partition without one.
+
+    >>> manifests_by_partition({"entries": [], "partition": "a"}, ["a"])["a"].partition
+    'a'
+    >>> manifests_by_partition({"a": {"entries": []}}, ["a", "b"])["b"] is None
+    True
+    """
+    if isinstance(value, VideoManifest) or (isinstance(value, Mapping) and "entries" in value):
+        single = value if isinstance(value, VideoManifest) else VideoManifest.model_validate(value)
+        return {p: single if len(partitions) == 1 or p == single.partition else None for p in partitions}
+    out: dict[str | None, VideoManifest | None] = {}
+    for partition in partitions:
+        item = value.get(partition) if isinstance(value, Mapping) and partition is not None else None
+        if isinstance(item, VideoManifest):
+            out[partition] = item
+        elif isinstance(item, Mapping):
+            out[partition] = VideoManifest.model_validate(item)
+        else:
+            out[partition] = None
+    return out
 
 
 def _split_uri(uri: str) -> tuple[str, str]:
@@ -40,6 +70,9 @@ def verify_manifest_objects(s3_client: Any, manifests: list[VideoManifest]) -> t
     """Check each video of the manifests in S3: present, ``ftyp`` at byte 4, the recorded size.
 
     Returns how many objects were checked and a list of problems.
+
+    >>> verify_manifest_objects(None, [VideoManifest(entries=[])])
+    (0, [])
     """
     checked = 0
     problems: list[str] = []
@@ -66,19 +99,117 @@ def verify_manifest_objects(s3_client: Any, manifests: list[VideoManifest]) -> t
     return checked, problems
 
 
+def objects_outcome(s3_client: Any, manifest: VideoManifest) -> Outcome:
+    """The ``videos_in_s3`` outcome of one partition's manifest.
+
+    >>> objects_outcome(None, VideoManifest(entries=[]))[:3]
+    (True, <AssetCheckSeverity.ERROR: 'ERROR'>, '0 object(s) checked, 0 problem(s)')
+    """
+    checked, problems = verify_manifest_objects(s3_client, [manifest])
+    metadata = {
+        "checked": checked,
+        "problems": len(problems),
+        "first_problems": dg.MetadataValue.json(problems[:MAX_LISTED]),
+    }
+    description = f"{checked} object(s) checked, {len(problems)} problem(s)"
+    return not problems, dg.AssetCheckSeverity.ERROR, description, metadata
+
+
+def presence_outcome(manifest: VideoManifest) -> Outcome:
+    """The ``all_prompts_present`` outcome of one partition's manifest: an error when a requested id has no
+    entry, a warning when entries failed.
+
+    >>> presence_outcome(VideoManifest(requested_ids=["a"], entries=[]))[2]
+    '1 requested, 1 missing, 0 failed'
+    """
+    missing = manifest.missing_ids()
+    failed = [e.id for e in manifest.failed()]
+    requested = len(manifest.requested_ids)
+    severity = dg.AssetCheckSeverity.ERROR if missing else dg.AssetCheckSeverity.WARN
+    metadata = {
+        "requested": requested,
+        "missing": dg.MetadataValue.json(missing[:MAX_LISTED]),
+        "failed": dg.MetadataValue.json(failed[:MAX_LISTED]),
+    }
+    description = f"{requested} requested, {len(missing)} missing, {len(failed)} failed"
+    return not missing and not failed, severity, description, metadata
+
+
+def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str | None]:
+    op = context.op_execution_context
+    if op.has_partition_key_range or op.has_partition_key:
+        return list(op.partition_keys)
+    return [None]
+
+
+def _target(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, partition: str | None
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialization: what this evaluation checked."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    record = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+
+
+def _evaluate_per_partition(
+    context: dg.AssetCheckExecutionContext,
+    manifest_value: Any,
+    *,
+    asset_key: dg.AssetKey,
+    check_name: str,
+    blocking: bool,
+    outcome: Callable[[VideoManifest], Outcome],
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
+    partitions = _run_partitions(context)
+    for partition, manifest in manifests_by_partition(manifest_value, partitions).items():
+        if manifest is None:
+            passed, severity, description, metadata = (
+                False,
+                dg.AssetCheckSeverity.ERROR,
+                "no manifest for this partition: materialize it first",
+                {},
+            )
+        else:
+            passed, severity, description, metadata = outcome(manifest)
+        if partition is not None:
+            metadata = {"partition": partition, **metadata}
+        yield dg.AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=check_name,
+            passed=passed,
+            severity=severity,
+            description=description,
+            metadata=metadata,
+            blocking=blocking,
+            partition=partition,
+            target_materialization_data=_target(context, asset_key, partition),
+        )
+    # The check's own output (what blocking checks and downstream steps wait for); its evaluations are above.
+    yield dg.Output(None)
+
+
 def build_video_checks(
     video_asset: dg.AssetsDefinition,
     *,
     s3_resource_key: str = "s3",
     blocking: bool = False,
 ) -> list[dg.AssetChecksDefinition]:
-    """Two checks on a video asset built by :func:`~minimax_dagster.assets.build_minimax_video_asset`.
+    """Two checks on a video asset built by :func:`~minimax_dagster.assets.build_minimax_video_asset`, each
+    evaluated per partition of the run.
 
     ``videos_in_s3`` (error severity): every generated or reused entry's object exists, starts with an MP4
     ``ftyp`` box and has the recorded size. ``all_prompts_present`` (error when a requested id has no entry,
     warning when entries failed).
     """
     partitions_def = video_asset.partitions_def
+    asset_key = video_asset.key
 
     @dg.asset_check(
         asset=video_asset,
@@ -88,18 +219,17 @@ def build_video_checks(
         blocking=blocking,
         partitions_def=partitions_def,
     )
-    def videos_in_s3(context: dg.AssetCheckExecutionContext, manifest: Any) -> dg.AssetCheckResult:
+    def videos_in_s3(
+        context: dg.AssetCheckExecutionContext, manifest: Any
+    ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
         s3 = s3_client_from_resource(getattr(context.resources, s3_resource_key))
-        checked, problems = verify_manifest_objects(s3, _manifests(manifest))
-        return dg.AssetCheckResult(
-            passed=not problems,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=f"{checked} object(s) checked, {len(problems)} problem(s)",
-            metadata={
-                "checked": checked,
-                "problems": len(problems),
-                "first_problems": dg.MetadataValue.json(problems[:MAX_LISTED]),
-            },
+        yield from _evaluate_per_partition(
+            context,
+            manifest,
+            asset_key=asset_key,
+            check_name="videos_in_s3",
+            blocking=blocking,
+            outcome=lambda m: objects_outcome(s3, m),
         )
 
     @dg.asset_check(
@@ -109,21 +239,16 @@ def build_video_checks(
         blocking=blocking,
         partitions_def=partitions_def,
     )
-    def all_prompts_present(manifest: Any) -> dg.AssetCheckResult:
-        manifests = _manifests(manifest)
-        missing = [f"{m.partition or ''}/{i}".lstrip("/") for m in manifests for i in m.missing_ids()]
-        failed = [f"{m.partition or ''}/{e.id}".lstrip("/") for m in manifests for e in m.failed()]
-        requested = sum(len(m.requested_ids) for m in manifests)
-        severity = dg.AssetCheckSeverity.ERROR if missing else dg.AssetCheckSeverity.WARN
-        return dg.AssetCheckResult(
-            passed=not missing and not failed,
-            severity=severity,
-            description=f"{requested} requested, {len(missing)} missing, {len(failed)} failed",
-            metadata={
-                "requested": requested,
-                "missing": dg.MetadataValue.json(missing[:MAX_LISTED]),
-                "failed": dg.MetadataValue.json(failed[:MAX_LISTED]),
-            },
+    def all_prompts_present(
+        context: dg.AssetCheckExecutionContext, manifest: Any
+    ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
+        yield from _evaluate_per_partition(
+            context,
+            manifest,
+            asset_key=asset_key,
+            check_name="all_prompts_present",
+            blocking=blocking,
+            outcome=presence_outcome,
         )
 
     return [videos_in_s3, all_prompts_present]

@@ -44,10 +44,20 @@ class S3JsonIOManager(dg.ConfigurableIOManager):
 
     def object_key(self, asset_path: list[str], partition: str | None) -> str:
         """The S3 key of one asset partition's value (partition keys are percent-encoded, so never a path)."""
-        parts = [quote(p, safe="-_") for p in asset_path]
         name = quote(partition, safe="-_") if partition is not None else UNPARTITIONED
+        return f"{self._folder(asset_path)}/{name}.json"
+
+    def _folder(self, asset_path: list[str]) -> str:
         base = normalize_prefix(self.prefix)
-        return "/".join([*(p for p in [base] if p), "assets", *parts, f"{name}.json"])
+        return "/".join([*(p for p in [base] if p), "assets", *(quote(p, safe="-_") for p in asset_path)])
+
+    def uri_for(self, asset_key: dg.AssetKey, partition: str | None) -> str:
+        """The ``s3://`` URI of one asset partition's value (what ``path`` metadata points at).
+
+        >>> S3JsonIOManager(s3=MiniMaxS3Resource(), bucket="b").uri_for(dg.AssetKey(["videos"]), None)
+        's3://b/minimax/assets/videos/__all__.json'
+        """
+        return s3_uri(self.bucket, self.object_key(list(asset_key.path), partition))
 
     def _client(self) -> Any:
         return s3_client_from_resource(self.s3)
@@ -63,14 +73,10 @@ class S3JsonIOManager(dg.ConfigurableIOManager):
             unknown = set(obj) - expected
             if unknown:
                 raise dg.Failure(f"values for partitions not in this run: {sorted(unknown)[:5]}")
-            uris = []
             for partition, value in obj.items():
-                key = self.object_key(path, partition)
-                put_json(client, self.bucket, key, _dump(value))
-                uris.append(s3_uri(self.bucket, key))
-            context.add_output_metadata(
-                {"stored_partitions": len(uris), "first_object": dg.MetadataValue.path(uris[0])}
-            )
+                put_json(client, self.bucket, self.object_key(path, partition), _dump(value))
+            # Output metadata would be copied onto every partition's materialization, so none is added here:
+            # the video asset gives each partition its own ``path`` (``uri_for``).
             return
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             raise dg.Failure(

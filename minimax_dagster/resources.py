@@ -8,7 +8,11 @@ definitions makes no network call.
 >>> resource = MiniMaxResource(api_token="t0k3n", base_url="http://127.0.0.1:8765/v1/minimax")
 >>> "t0k3n" in repr(resource)
 False
->>> # In definitions: MiniMaxResource(api_token=dg.EnvVar("USEAPI_TOKEN"))
+
+In definitions, the token comes from the environment when the step runs:
+
+>>> MiniMaxResource(api_token=dg.EnvVar("USEAPI_TOKEN")).default_max_jobs
+1
 """
 
 import logging
@@ -24,6 +28,8 @@ from pydantic import Field
 from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.api.models import CapacityByAccount, video_capacity
+from minimax_dagster.api.reconcile import ReconcilePolicy
+from minimax_dagster.production import ProducerSettings
 from minimax_dagster.storage import DownloadPolicy, s3_client_config
 
 #: The real service's CDN hosts (https only). The simulator's plain-http origin is added by configuration.
@@ -102,6 +108,14 @@ class MiniMaxResource(dg.ConfigurableResource):
         gt=0,
         description="Wall-clock seconds one video may take (the API says up to 15 min).",
     )
+    reconcile_settle_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description=(
+            "After a create answered 502/503/504 (or whose answer was lost), seconds to wait before looking for "
+            "the job it may have made (GET videos/, GET scheduler/available); it is never re-sent before that."
+        ),
+    )
     allowed_download_hosts: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DOWNLOAD_HOSTS),
         description=(
@@ -117,9 +131,11 @@ class MiniMaxResource(dg.ConfigurableResource):
     )
 
     def get_client(self) -> MiniMaxClient:
-        """A new client (own connection pool); use it as a context manager.
+        """A new client (own connection pool); use it as a context manager. Building it makes no call.
 
-        >>> # with minimax.get_client() as client: client.get_accounts()
+        >>> with MiniMaxResource(api_token="x", base_url="http://127.0.0.1:9/v1/minimax").get_client() as client:
+        ...     client.base_url
+        'http://127.0.0.1:9/v1/minimax'
         """
         return MiniMaxClient(
             self.api_token,
@@ -132,6 +148,8 @@ class MiniMaxResource(dg.ConfigurableResource):
             retry_total_seconds=self.retry_total_seconds,
             poll_interval=self.poll_interval,
             generation_deadline=self.generation_deadline,
+            accounts=[a.account for a in self.accounts] or None,
+            reconcile=ReconcilePolicy(settle_seconds=self.reconcile_settle_seconds),
         )
 
     def download_policy(self) -> DownloadPolicy:
@@ -145,6 +163,39 @@ class MiniMaxResource(dg.ConfigurableResource):
             max_bytes=self.max_download_bytes,
             connect_timeout=self.connect_timeout,
             read_timeout=self.download_read_timeout,
+        )
+
+    def producer_settings(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        accounts: dict[str, int] | None = None,
+        regenerate_failed: bool = False,
+        asset_name: str | None = None,
+    ) -> ProducerSettings:
+        """The producer's settings for one run: where videos go (``bucket``/``prefix``), the accounts' capacity
+        found at run time (``accounts``, see :meth:`capacity_by_account`), and this resource's limits.
+
+        The waits after the client's own retries are bounded by the same settings: ``backoff_max`` before
+        creating again after a 429/5xx that outlasted them, ``backoff_factor`` between attempts at storing a
+        paid video.
+
+        >>> settings = MiniMaxResource(api_token="x", default_max_jobs=3).producer_settings(bucket="b", prefix="p")
+        >>> settings.capacity, settings.capacity_wait, settings.policy.allowed_hosts[0]
+        (3, 30.0, 'hailuoai.video')
+        """
+        return ProducerSettings(
+            bucket=bucket,
+            prefix=prefix,
+            policy=self.download_policy(),
+            accounts=dict(accounts or {}),
+            default_capacity=self.default_max_jobs,
+            generation_deadline=self.generation_deadline,
+            capacity_wait=self.backoff_max,
+            download_backoff=self.backoff_factor,
+            regenerate_failed=regenerate_failed,
+            asset_name=asset_name,
         )
 
     def capacity_by_account(self, client: MiniMaxClient | None = None) -> CapacityByAccount:

@@ -1,0 +1,360 @@
+"""``MiniMaxVideoRun``: what a video asset does when it materializes, as an event iterator.
+
+Built the way dagster-fivetran's event iterator is: the asset's body is ``yield from
+MiniMaxVideoRun(context, options).events(prompts)``, and the run goes through three passes, each a method.
+
+1. :meth:`~MiniMaxVideoRun.plan` — the prompts of each partition are validated (with the templates looked up)
+   and given their ``partition``; the accounts' capacity is found; multipart uploads an interrupted run left
+   behind are aborted. Nothing is paid for before it returns a :class:`VideoPlan` (a dry run, or a cap on new
+   videos, slots in between this pass and the next).
+2. :meth:`~MiniMaxVideoRun.produce` — the producer makes the videos; its notes become log lines and counts
+   (:class:`~minimax_dagster.progress.VideoProgress`) and its entries are attributed to ``(partition, id)``.
+3. :meth:`~MiniMaxVideoRun.report` — one manifest per partition, each partition's materialization with its own
+   metadata (``context.add_asset_metadata(..., partition_key=...)``: counts, timings, table, video ids, manifest
+   path, ``dagster/row_count``), the run-wide totals once in a log line, the value, and the failure when
+   prompts failed.
+
+>>> options = VideoAssetOptions(asset_name="videos", bucket="b", prefix="minimax", template_id="1")
+>>> options.with_run_config(allow_partial=True, regenerate_failed=None).allow_partial
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.api.errors import MiniMaxError, NotFoundError
+from minimax_dagster.api.models import TemplateDetail
+from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.metadata import materialization_metadata
+from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
+from minimax_dagster.production.producer import VideoProducer
+from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
+from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, display
+from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
+from minimax_dagster.storage import abort_stale_multipart_uploads
+
+#: Problems and failures listed in a failure's text; the rest are counted.
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class VideoAssetOptions:
+    """What the factory fixed for one video asset (see :func:`~minimax_dagster.assets.build_minimax_video_asset`
+    for each option); ``allow_partial`` and ``regenerate_failed`` may be overridden by run config.
+
+    >>> VideoAssetOptions(asset_name="videos", bucket="b", prefix="p").summary_interval
+    30.0
+    """
+
+    asset_name: str
+    bucket: str
+    prefix: str
+    template_id: str | None = None
+    check_templates: bool = True
+    allow_partial: bool = False
+    regenerate_failed: bool = False
+    log_heartbeats: bool = False
+    summary_interval: float = 30.0
+    minimax_resource_key: str = "minimax"
+    s3_resource_key: str = "s3"
+    io_manager_key: str = "minimax_io_manager"
+
+    def with_run_config(
+        self, allow_partial: bool | None, regenerate_failed: bool | None
+    ) -> VideoAssetOptions:
+        """These options with the run's config applied (``None`` keeps the factory's value)."""
+        return dataclasses.replace(
+            self,
+            allow_partial=self.allow_partial if allow_partial is None else allow_partial,
+            regenerate_failed=self.regenerate_failed if regenerate_failed is None else regenerate_failed,
+        )
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """What a run will produce, settled before anything is paid for.
+
+    ``rows`` holds each partition's validated prompts (``None`` for an unpartitioned asset), each with its
+    ``partition`` set; ``several`` says whether the value covers several partitions (``PartitionedValues``).
+
+    >>> plan = VideoPlan(rows={"a": [VideoPrompt(id="x", template_id="1", partition="a")], "b": []}, capacity={})
+    >>> plan.total, [p.id for p in plan.prompts]
+    (1, ['x'])
+    """
+
+    rows: dict[str | None, list[VideoPrompt]]
+    capacity: dict[str, int]
+    several: bool = False
+
+    @property
+    def prompts(self) -> list[VideoPrompt]:
+        """Every prompt of the run, partition by partition."""
+        return [p for prompts in self.rows.values() for p in prompts]
+
+    @property
+    def total(self) -> int:
+        """How many prompts the run has."""
+        return sum(len(prompts) for prompts in self.rows.values())
+
+
+@dataclass(frozen=True)
+class Production:
+    """What :meth:`MiniMaxVideoRun.produce` hands to :meth:`MiniMaxVideoRun.report`."""
+
+    entries: dict[PromptKey, ManifestEntry]
+    progress: VideoProgress
+    seconds: float
+
+
+class MiniMaxVideoRun:
+    """One materialization of a video asset: ``yield from MiniMaxVideoRun(context, options).events(prompts)``.
+
+    ``context`` is the asset's execution context (its resources hold the MiniMax resource, the S3 resource
+    and the IO manager under the option's keys); ``prompts`` is the upstream asset's value.
+    """
+
+    def __init__(self, context: dg.AssetExecutionContext, options: VideoAssetOptions) -> None:
+        self.context = context
+        self.options = options
+        self.minimax: MiniMaxResource = getattr(context.resources, options.minimax_resource_key)
+        self.s3 = s3_client_from_resource(getattr(context.resources, options.s3_resource_key))
+
+    def events(self, prompts: Any) -> Iterator[dg.Output[Any]]:
+        """Plan, produce and report; yields the asset's output (raises ``dg.Failure`` after it when prompts
+        failed and partial results are not allowed)."""
+        plan = self.plan(prompts)
+        production = self.produce(plan)
+        yield from self.report(plan, production)
+
+    # ------------------------------------------------------------------------------------------ plan
+
+    def plan(self, prompts: Any) -> VideoPlan:
+        """Validate every partition's prompts (all problems reported together, before any create), find the
+        capacity and clean up after interrupted runs."""
+        options, log = self.options, self.context.log
+        by_partition = self._split_by_partition(prompts)
+        with self.minimax.get_client() as client:
+            templates = self._lookup_templates(client, by_partition) if options.check_templates else None
+            rows = _validate(by_partition, options.template_id, templates)
+            capacity = self.minimax.capacity_by_account(client)
+        plan = VideoPlan(
+            rows=rows,
+            capacity=capacity,
+            several=self.context.has_partition_key_range and len(rows) > 1,
+        )
+        shown = ", ".join(f"{a} x {n}" for a, n in capacity.items()) or f"{self.minimax.default_max_jobs}"
+        log.info(f"{plan.total} prompt(s) in {len(rows)} partition(s); capacity {shown}")
+        videos = f"{options.prefix}/videos/" if options.prefix else "videos/"
+        aborted = abort_stale_multipart_uploads(self.s3, options.bucket, videos)
+        if aborted:
+            log.warning(f"aborted {aborted} multipart upload(s) left by an earlier, interrupted run")
+        return plan
+
+    def _split_by_partition(self, prompts: Any) -> dict[str | None, list[Any]]:
+        context = self.context
+        if not (context.has_partition_key or context.has_partition_key_range):
+            return {None: _as_rows(prompts, None)}
+        keys = context.partition_keys
+        if len(keys) == 1 and not (isinstance(prompts, Mapping) and set(prompts) == set(keys)):
+            return {keys[0]: _as_rows(prompts, keys[0])}
+        if not isinstance(prompts, Mapping):
+            raise dg.Failure(
+                "prompts for several partitions must arrive as {partition_key: rows}", allow_retries=False
+            )
+        missing = [k for k in keys if k not in prompts]
+        if missing:
+            context.log.warning(f"no prompts for partition(s) {missing[:10]}; they get empty manifests")
+        return {k: _as_rows(prompts.get(k, []), k) for k in keys}
+
+    def _lookup_templates(
+        self, client: MiniMaxClient, by_partition: dict[str | None, list[Any]]
+    ) -> dict[str, TemplateDetail | None]:
+        default = self.options.template_id
+        wanted: set[str] = {default} if default else set()
+        for rows in by_partition.values():
+            for row in rows:
+                if isinstance(row, Mapping):
+                    tid = row.get("template_id") or row.get("templateId")
+                else:
+                    tid = getattr(row, "template_id", None)
+                if tid is not None:
+                    wanted.add(str(tid))
+        out: dict[str, TemplateDetail | None] = {}
+        for tid in sorted(wanted):
+            try:
+                out[tid] = client.get_template(tid)
+            except NotFoundError:
+                out[tid] = None
+            except MiniMaxError as exc:
+                self.context.log.warning(
+                    f"cannot look up template {tid} ({exc}); its rows are not checked against it"
+                )
+        return out
+
+    # ------------------------------------------------------------------------------------------ produce
+
+    def produce(self, plan: VideoPlan) -> Production:
+        """Run the producer over the plan's prompts, following each video in the log."""
+        options = self.options
+        settings = self.minimax.producer_settings(
+            bucket=options.bucket,
+            prefix=options.prefix,
+            accounts=plan.capacity,
+            regenerate_failed=options.regenerate_failed,
+            asset_name=options.asset_name,
+        )
+        producer = VideoProducer(self.minimax.get_client, self.s3, settings)
+        book = PromptBook(plan.prompts)
+        progress = VideoProgress(
+            BoundedLog(self.context.log),
+            book,
+            log_heartbeats=options.log_heartbeats,
+            summary_interval=options.summary_interval,
+        )
+        entries: dict[PromptKey, ManifestEntry] = {}
+        started = time.monotonic()
+        try:
+            for note in producer.run(book.producer_prompts()):
+                settled = progress.note(note)
+                if settled is not None:
+                    key, entry = settled
+                    entries[key] = entry
+        except BaseException:
+            progress.finish()
+            raise
+        # The last lines stay queued: the report writes them with the run's totals (one record if behind).
+        return Production(entries=entries, progress=progress, seconds=time.monotonic() - started)
+
+    # ------------------------------------------------------------------------------------------ report
+
+    def report(self, plan: VideoPlan, production: Production) -> Iterator[dg.Output[Any]]:
+        """Give each partition its manifest and its own metadata, log the run's totals, yield the value."""
+        totals = None
+        try:
+            manifests = {
+                partition: VideoManifest(
+                    asset=self.options.asset_name,
+                    partition=partition,
+                    requested_ids=[p.id for p in prompts],
+                    entries=[
+                        production.entries[(partition, p.id)]
+                        for p in prompts
+                        if (partition, p.id) in production.entries
+                    ],
+                )
+                for partition, prompts in plan.rows.items()
+            }
+            for partition, manifest in manifests.items():
+                self._add_partition_metadata(partition, manifest, production, plan.capacity)
+            totals = _totals_line(manifests, production)
+        finally:
+            production.progress.finish(totals)
+        everything = [e for m in manifests.values() for e in m.entries]
+        value: Any = PartitionedValues(manifests) if plan.several else next(iter(manifests.values()))
+        # No output metadata: it would be copied onto every partition's materialization.
+        yield dg.Output(value)
+
+        failed = [e for e in everything if not e.ok]
+        if failed and not self.options.allow_partial:
+            lines = "\n".join(f"  - {display((e.partition, e.id))}: {e.error}" for e in failed[:MAX_LISTED])
+            raise dg.Failure(
+                description=(
+                    f"{len(failed)} of {len(everything)} prompt(s) failed; the {len(everything) - len(failed)} "
+                    f"video(s) made are kept and will be reused by a re-run:\n{lines}"
+                ),
+                metadata={
+                    "failed_prompts": dg.MetadataValue.json(
+                        [{"partition": e.partition, "id": e.id, "error": e.error} for e in failed]
+                    )
+                },
+            )
+
+    def _add_partition_metadata(
+        self,
+        partition: str | None,
+        manifest: VideoManifest,
+        production: Production,
+        capacity: dict[str, int],
+    ) -> None:
+        events = production.progress.events.get(partition, Counter())
+        metadata = dict(materialization_metadata(manifest.entries, events, capacity))
+        metadata["dagster/row_count"] = len(manifest.entries)
+        uri = self._manifest_uri(partition)
+        if uri is not None:
+            metadata["path"] = dg.MetadataValue.path(uri)
+        if partition is None:
+            self.context.add_asset_metadata(metadata)
+        else:
+            self.context.add_asset_metadata(metadata, partition_key=partition)
+
+    def _manifest_uri(self, partition: str | None) -> str | None:
+        """Where the IO manager stores this partition's manifest, when it is ours (other IO managers: unknown)."""
+        io_manager = getattr(self.context.resources, self.options.io_manager_key, None)
+        if isinstance(io_manager, S3JsonIOManager):
+            return io_manager.uri_for(self.context.asset_key, partition)
+        return None
+
+
+def _as_rows(value: Any, partition: str | None) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, Mapping)):
+        where = f" of partition {partition!r}" if partition else ""
+        raise dg.Failure(
+            f"the prompts{where} must be a list of strings or rows, got {type(value).__name__}; "
+            "return a list from the upstream asset",
+            allow_retries=False,
+        )
+    return list(value)
+
+
+def _validate(
+    by_partition: dict[str | None, list[Any]],
+    template_id: str | None,
+    templates: dict[str, TemplateDetail | None] | None,
+) -> dict[str | None, list[VideoPrompt]]:
+    out: dict[str | None, list[VideoPrompt]] = {}
+    problems: list[str] = []
+    for partition, rows in by_partition.items():
+        try:
+            valid = validate_prompt_rows(rows, default_template_id=template_id, templates=templates)
+        except PromptValidationError as exc:
+            where = f"partition {partition!r}: " if partition is not None else ""
+            problems.extend(f"{where}{e}" for e in exc.errors)
+            continue
+        # The partition travels with the prompt (a row cannot claim another partition than the one it is in).
+        out[partition] = [p.model_copy(update={"partition": partition}) for p in valid]
+    if problems:
+        shown = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise dg.Failure(
+            description=f"{len(problems)} invalid prompt row(s); no video was created:\n{shown}{more}",
+            metadata={"invalid_rows": len(problems), "first_problems": dg.MetadataValue.json(problems[:50])},
+            allow_retries=False,
+        )
+    return out
+
+
+def _totals_line(manifests: Mapping[str | None, VideoManifest], production: Production) -> str:
+    """The run-wide totals, said once (each partition's materialization carries only its own)."""
+    counts: Counter[str] = Counter()
+    stored = 0
+    for manifest in manifests.values():
+        counts.update(manifest.counts())
+        stored += sum(e.bytes or 0 for e in manifest.entries if e.ok)
+    statuses = production.progress.statuses
+    return (
+        f"run total: {counts['requested']} prompt(s) in {len(manifests)} partition(s) in "
+        f"{production.seconds:.1f} s: {counts['generated']} generated, {counts['reused']} reused, "
+        f"{counts['failed']} failed; {stored} bytes stored; {sum(statuses.values())} stream event(s) and "
+        f"poll(s), {statuses['heartbeat']} heartbeat(s)"
+    )

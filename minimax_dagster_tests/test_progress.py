@@ -1,0 +1,278 @@
+"""``minimax_dagster.progress``: the bounded log, the attribution of producer notes to (partition, id), and the
+lines a person reads. Pure logic driven by a clock the tests move (the end-to-end runs are in test_execution.py).
+"""
+
+from __future__ import annotations
+
+from minimax_dagster.api.models import StreamEvent
+from minimax_dagster.production.manifest import ManifestEntry
+from minimax_dagster.production.producer import Note
+from minimax_dagster.production.prompts import VideoPrompt
+from minimax_dagster.progress import NOTES_CARRY_PARTITION, BoundedLog, PromptBook, VideoProgress
+from minimax_dagster.storage import video_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowLog:
+    """A log whose every record takes ``cost`` seconds of the clock (like a slow event-log write)."""
+
+    def __init__(self, clock: Clock, cost: float = 0.0) -> None:
+        self.clock, self.cost = clock, cost
+        self.records: list[tuple[str, str]] = []
+
+    def _write(self, level: str, msg: str) -> None:
+        self.clock.now += self.cost
+        self.records.append((level, msg))
+
+    def debug(self, msg: str) -> None:
+        self._write("debug", msg)
+
+    def info(self, msg: str) -> None:
+        self._write("info", msg)
+
+    def warning(self, msg: str) -> None:
+        self._write("warning", msg)
+
+    def error(self, msg: str) -> None:
+        self._write("error", msg)
+
+    def lines(self) -> list[str]:
+        return [line for _, msg in self.records for line in msg.splitlines() if not line.startswith("(")]
+
+
+def test_bounded_log_writes_each_line_while_it_keeps_up():
+    clock = Clock()
+    sink = SlowLog(clock, cost=0.001)
+    log = BoundedLog(sink, clock=clock)
+    for n in range(50):
+        log.add("info", f"line {n}")
+        log.tick()
+        clock.now += 0.1  # 10 lines per second, 1 ms each: far under the budget
+    log.flush()
+    assert [m for _, m in sink.records] == [f"line {n}" for n in range(50)]
+    assert log.merged == 0
+
+
+def test_bounded_log_never_falls_behind_and_loses_nothing():
+    """1,000 lines/s of 20 ms writes would need 20 s of writing per second: the log spends at most its duty
+    (25 %) plus one record per look, and every line is still written."""
+    clock = Clock()
+    sink = SlowLog(clock, cost=0.02)
+    log = BoundedLog(sink, clock=clock, duty=0.25, burst=0.2)
+    written_time = 0.0
+    start = clock.now
+    for n in range(5000):
+        log.add("warning" if n == 4321 else "info", f"line {n}")
+        before = clock.now
+        log.tick()
+        written_time += clock.now - before
+        clock.now += 0.001
+    log.flush()
+    elapsed = clock.now - start  # the writes take clock time too
+    assert sink.lines() == [f"line {n}" for n in range(5000)]
+    assert written_time <= 0.25 * elapsed + 0.2 + 0.02, f"{written_time:.2f} s of writing in {elapsed:.2f} s"
+    assert len(sink.records) < 600, len(sink.records)
+    assert any(level == "warning" and "line 4321" in msg for level, msg in sink.records)
+
+
+def _prompt(pid: str, text: str, partition: str | None = None) -> VideoPrompt:
+    return VideoPrompt(id=pid, prompt=text, template_id="1", partition=partition)
+
+
+def _entry(pid: str, text: str, *, partition: str | None = None, status: str = "generated") -> ManifestEntry:
+    return ManifestEntry(
+        id=pid,
+        prompt=text,
+        template_id="1",
+        status=status,  # type: ignore[arg-type]
+        key=video_key("1", text, None),
+        partition=partition,
+    )
+
+
+def test_prompt_book_keys_on_partition_and_id():
+    book = PromptBook(
+        [_prompt("one", "A fox", "a"), _prompt("one", "A heron", "b"), _prompt("two", "A boat", "a")]
+    )
+    given = {p.id for p in book.producer_prompts()}
+    if NOTES_CARRY_PARTITION:
+        assert given == {"one", "two"}
+        assert book.key_for("one", "b") == ("b", "one") and book.key_for("two") == ("a", "two")
+    else:  # the producer could not tell the two "one"s apart: it gets run-unique ids, mapped back here
+        assert given == {"a/one", "b/one", "a/two"}
+        assert book.key_for("b/one") == ("b", "one") and book.key_for("one") is None
+    producer_id = next(p.id for p in book.producer_prompts() if p.partition == "b" and p.prompt == "A heron")
+    key, entry = book.settle(_entry(producer_id, "A heron"))
+    assert key == ("b", "one") and (entry.partition, entry.id) == ("b", "one")
+    assert book.settle(_entry(producer_id, "A heron")) is None, "a prompt is settled once"
+    assert book.open == 2
+
+
+def test_prompt_book_refuses_a_copy_of_another_prompts_video():
+    """The producer copies a leader's entry to the prompts asking for the same video; a copy whose content
+    key is not the prompt's (another video) is never taken for it."""
+    book = PromptBook([_prompt("x", "A fox"), _prompt("y", "A heron")])
+    wrong = _entry("y", "A heron").model_copy(update={"key": video_key("1", "A fox", None)})
+    assert book.settle(wrong) is None
+    key, _ = book.settle(_entry("y", "A heron"))
+    assert key == (None, "y")
+
+
+def test_prompt_book_takes_a_copy_that_kept_its_leaders_partition():
+    """The same prompt in two partitions is one video: the copy for the second may come out with the first's
+    partition; it is still the second's entry (same content), and the first's stays open for its own."""
+    book = PromptBook([_prompt("one", "A fox", "a"), _prompt("one", "A fox", "b")])
+    first = next(p.id for p in book.producer_prompts() if p.partition == "a")
+    key, _ = book.settle(_entry(first, "A fox", partition="a"))
+    assert key == ("a", "one")
+    second = next(p.id for p in book.producer_prompts() if p.partition == "b")
+    key, entry = book.settle(_entry(second, "A fox", partition="a", status="reused"))
+    assert key == ("b", "one") and entry.partition == "b" and book.open == 0
+
+
+def _note(pid: str, text: str, level: str = "info", **event) -> Note:
+    return Note(
+        level=level,
+        message=f"[{pid}] {text}",
+        event=StreamEvent.model_validate(event) if event else None,
+        prompt_id=pid,
+    )
+
+
+def _stream(pid: str) -> list[Note]:
+    """What the producer says about one video, in order (the simulator's sequence)."""
+    image = {
+        "attachmentInfo": {
+            "type": 1,
+            "attachments": [{"status": 3, "file": {"fileName": "i.png", "fileUrl": "https://c/i.png"}}],
+        }
+    }
+    video = {
+        "attachmentInfo": {
+            "type": 3,
+            "attachments": [{"status": 3, "file": {"fileName": "v.mp4", "fileUrl": "https://c/v.mp4"}}],
+        }
+    }
+    processing = {
+        "attachmentInfo": {"type": 3, "attachments": [{"status": 2, "file": {"fileName": "processing"}}]}
+    }
+    return [
+        _note(pid, "uploaded the input image as f1"),
+        _note(pid, "created v1", status="created", videoId="v1"),
+        _note(pid, "connected", "debug", status="connected"),
+        *[_note(pid, "heartbeat", "debug", status="heartbeat") for _ in range(20)],
+        _note(
+            pid,
+            "Generating image...",
+            status="progress",
+            type=1,
+            message={"msgContent": "Generating image..."},
+        ),
+        _note(pid, "image: i.png ready", status="progress", type=2, message=image),
+        _note(
+            pid,
+            "Generating video...",
+            status="progress",
+            type=1,
+            message={"msgContent": "Generating video..."},
+        ),
+        *[
+            _note(pid, "video: processing", "debug", status="progress", type=2, message=processing)
+            for _ in range(5)
+        ],
+        _note(pid, "video: v.mp4 ready", status="progress", type=2, message=video),
+        _note(pid, "agent finished", "debug", status="progress", type=3, isFinished=True),
+        _note(pid, "finished", status="finished", videoId="v1"),
+        _note(pid, "stored 10 bytes at s3://b/v.mp4 in 0.10 s"),
+    ]
+
+
+def test_a_video_is_at_most_five_records_with_its_milestones():
+    clock = Clock()
+    sink = SlowLog(clock)
+    book = PromptBook([_prompt("fox", "A fox", "day")])
+    progress = VideoProgress(BoundedLog(sink, clock=clock), book, clock=clock)
+    for note in _stream("fox"):
+        assert progress.note(note) is None
+        clock.now += 0.05
+    settled = progress.note(Note(entry=_entry("fox", "A fox"), prompt_id="fox"))
+    progress.finish()
+    assert settled is not None and settled[1].partition == "day"
+    assert [m for _, m in sink.records] == [
+        "[day/fox] uploaded the input image as f1; created v1",
+        "[day/fox] image: i.png ready",
+        "[day/fox] video: v.mp4 ready",
+        "[day/fox] finished; stored 10 bytes at s3://b/v.mp4 in 0.10 s; 1/1 done",
+    ]
+    assert progress.statuses["heartbeat"] == 20
+    assert progress.events["day"]["created"] == 1
+
+
+def test_log_heartbeats_logs_every_note_at_debug():
+    clock = Clock()
+    sink = SlowLog(clock)
+    progress = VideoProgress(
+        BoundedLog(sink, clock=clock), PromptBook([_prompt("fox", "A fox")]), log_heartbeats=True, clock=clock
+    )
+    for note in _stream("fox"):
+        progress.note(note)
+    progress.finish()
+    debug = [m for level, m in sink.records if level == "debug"]
+    assert debug.count("[fox] heartbeat") == 20 and "[fox] Generating video..." in debug
+
+
+def test_a_remark_goes_out_alone_after_the_hold_and_a_warning_at_once():
+    clock = Clock()
+    sink = SlowLog(clock)
+    progress = VideoProgress(
+        BoundedLog(sink, clock=clock), PromptBook([_prompt("fox", "A fox")]), hold=2.0, clock=clock
+    )
+    progress.note(_note("fox", "uploaded the input image as f1"))
+    clock.now += 1.0
+    progress.tick()
+    assert sink.records == []
+    clock.now += 1.5
+    progress.tick()
+    assert sink.records == [("info", "[fox] uploaded the input image as f1")]
+    progress.note(_note("fox", "finished", status="finished"))
+    progress.note(_note("fox", "storing v1 failed (reset); attempt 2 of 4 in 2.0 s", "warning"))
+    assert sink.records[1:] == [
+        ("info", "[fox] finished"),
+        ("warning", "[fox] storing v1 failed (reset); attempt 2 of 4 in 2.0 s"),
+    ]
+
+
+def test_failed_video_and_summary_line():
+    clock = Clock()
+    sink = SlowLog(clock)
+    prompts = [_prompt("a", "A fox"), _prompt("b", "A heron"), _prompt("c", "A boat"), _prompt("d", "A tram")]
+    progress = VideoProgress(
+        BoundedLog(sink, clock=clock), PromptBook(prompts), summary_interval=10.0, clock=clock
+    )
+    progress.note(_note("a", "created v1", status="created", videoId="v1"))
+    progress.note(_note("b", "failed: VideoFailedError: boom", "error"))
+    progress.note(
+        Note(
+            entry=_entry("b", "A heron", status="failed").model_copy(
+                update={"error": "VideoFailedError: boom"}
+            ),
+            prompt_id="b",
+        )
+    )
+    progress.note(Note(entry=_entry("c", "A boat", status="reused"), prompt_id="c"))
+    clock.now += 10.0
+    progress.tick()
+    progress.finish()
+    messages = [m for _, m in sink.records]
+    assert ("error", "[b] failed: VideoFailedError: boom; 1/4 done") in sink.records
+    assert "[c] reused; 2/4 done" in messages
+    assert messages[-1] == (
+        "progress: 2/4 done (50%): 0 generated, 1 reused, 1 failed; 1 generating, 1 waiting; 0 heartbeat(s)"
+    )
