@@ -24,7 +24,7 @@ import dagster as dg
 from minimax_dagster.api.errors import MiniMaxError, NotFoundError
 from minimax_dagster.api.models import TemplateDetail
 from minimax_dagster.io_manager import PartitionedValues
-from minimax_dagster.metadata import materialization_metadata
+from minimax_dagster.metadata import VideoLinks, materialization_metadata, poster_thumbnails
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.producer import ProducerSettings, VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
@@ -188,7 +188,13 @@ def build_minimax_video_asset(
 
         manifests = _manifests(asset_name, rows, entries)
         everything = [e for m in manifests.values() for e in m.entries]
-        metadata = materialization_metadata(everything, events, capacity)
+        metadata = materialization_metadata(
+            everything,
+            events,
+            capacity,
+            links=VideoLinks.from_s3_client(s3),
+            thumbnails=poster_thumbnails(s3, everything),
+        )
         value: Any
         if context.has_partition_key_range and len(manifests) > 1:
             value = PartitionedValues(manifests)

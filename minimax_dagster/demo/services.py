@@ -93,6 +93,17 @@ class EmbeddedServices:
         self.s3_endpoint_url = f"http://{host}:{port}"
         s3 = self.s3_client()
         s3.create_bucket(Bucket=self.bucket)
+        # Anyone may read the demo's objects (a loopback server, simulated videos), so the video links in the UI
+        # open in a browser as they would behind a CDN or on a public bucket.
+        read = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{self.bucket}/*",
+        }
+        s3.put_bucket_policy(
+            Bucket=self.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [read]})
+        )
         if self.seed_datasets:
             for name, rows in DEMO_DATASETS.items():
                 put_json(s3, self.bucket, f"{self.prefix}/datasets/{name}.json", rows)
