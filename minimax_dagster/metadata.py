@@ -38,8 +38,8 @@ from minimax_dagster.storage import read_head_bytes
 
 #: Rows shown in the materialization's table; the full list is in the manifest.
 TABLE_ROWS = 50
-#: Rows that get an inline poster thumbnail (each adds about 4 kB to the stored event).
-THUMBNAIL_ROWS = 10
+#: Rows that get an inline poster thumbnail (each adds 1.5 to 4 kB to the stored event).
+THUMBNAIL_ROWS = 20
 #: Thumbnails fit in this box (pixels): 160 x 90 for 16:9, 90 x 90 for a square, 51 x 90 for 9:16.
 THUMBNAIL_BOX = (160, 90)
 #: Posters larger than this are not read for a thumbnail.
@@ -49,12 +49,13 @@ PROMPT_CHARS = 120
 #: Id and error characters shown in the table.
 ID_CHARS = 40
 ERROR_CHARS = 160
+#: Longer runs without a space get a break opportunity (U+200B) this often, so no cell widens the table.
+WORD_CHARS = 24
 #: The longest a presigned S3 URL can live (SigV4).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
-_PUNCTUATION = re.compile(
-    r"([!-/:-@\[-`{-~])"
-)  # every ASCII punctuation character: CommonMark escapes them all
+# Every ASCII punctuation character: CommonMark renders each of them, backslash-escaped, as itself.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _LINE_BREAK = re.compile(r"\s*(?:\r\n|[\r\n\v\f\x85\u2028\u2029])\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")  # and the bidi overrides
 _SPACES = re.compile(r"[ \t]+")
@@ -64,14 +65,18 @@ _AUTOLINK = re.compile(r"(?i)(https?(?=:)|www(?=\.)|@)")
 _NBSP = "\u00a0"  # keeps "1.3 MiB" on one line in a narrow column
 #: Invisible; breaks a bare URL so that GFM does not make it a link.
 WORD_JOINER = "\u2060"
+#: Invisible; a place where a long word may wrap.
+ZERO_WIDTH_SPACE = "\u200b"
 
 
-def escape_markdown(text: str | None, max_chars: int | None = None) -> str:
+def escape_markdown(text: str | None, max_chars: int | None = None, *, break_every: int | None = None) -> str:
     r"""``text`` as Markdown that renders as exactly that text, on one line, at most ``max_chars`` long.
 
     Line breaks and tabs become spaces, control and bidi-override characters become U+FFFD, every ASCII
     punctuation character is backslash-escaped (CommonMark renders an escaped punctuation character as itself,
     in any context), and GFM's bare-URL autolinks are broken with an invisible word joiner (U+2060).
+    ``break_every``: runs of that many characters without a space get an invisible break opportunity
+    (U+200B), so that a long id or URL wraps inside its table column instead of widening the table.
 
     >>> print(escape_markdown("![x](img.png) *hi* | <b> &lt;"))
     \!\[x\]\(img\.png\) \*hi\* \| \<b\> \&lt\;
@@ -79,11 +84,15 @@ def escape_markdown(text: str | None, max_chars: int | None = None) -> str:
     'see https<WJ>\\:\\/\\/x\\.example'
     >>> print(escape_markdown("line one\nline two", max_chars=12))
     line one li…
+    >>> escape_markdown("abcdefgh", break_every=3).replace(ZERO_WIDTH_SPACE, "<ZWSP>")
+    'abc<ZWSP>def<ZWSP>gh'
     """
     clean = _LINE_BREAK.sub(" ", text or "")
     clean = _SPACES.sub(" ", _CONTROL.sub("\ufffd", clean)).strip()
     if max_chars is not None and len(clean) > max_chars:
         clean = clean[: max(max_chars - 1, 0)].rstrip() + "…"
+    if break_every:
+        clean = re.sub(rf"\S{{{break_every}}}(?=\S)", lambda m: m.group(0) + ZERO_WIDTH_SPACE, clean)
     return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(lambda m: m.group(1) + WORD_JOINER, clean))
 
 
@@ -285,13 +294,14 @@ def video_table(
     thumbnails: Mapping[str, str] | None = None,
     rows: int = TABLE_ROWS,
 ) -> str:
-    """A Markdown table, one row per video: poster thumbnail, id, prompt, status, size, duration, file size and
-    a link that opens the video; then a line saying where the links lead.
+    """A Markdown table, one row per video: poster thumbnail, id, prompt, status (with the error of a failed
+    one), resolution, duration, file size and a link that opens the video; then a line saying where the links
+    lead. Only ``thumbnails`` that are ``data:image/`` URIs are shown (nothing makes the browser load a URL).
 
     >>> entry = ManifestEntry(id="a|b", prompt="![x](x.png)", template_id="1", status="generated",
     ...                       width=1280, height=720, duration_s=6, bytes=1_500_000, s3_uri="s3://m/v.mp4")
     >>> print(video_table([entry], links=VideoLinks(endpoint_url="http://127.0.0.1:9000")))
-    | poster | id | prompt | status | size | duration | file | video |
+    | poster | id | prompt | status | resolution | duration | size | video |
     |---|---|---|---|---|---|---|---|
     |  | a\\|b | \\!\\[x\\]\\(x\\.png\\) | generated | 1280x720 | 6\u00a0s | 1.4\u00a0MiB | [open](<http://127.0.0.1:9000/m/v.mp4>) |
     <BLANKLINE>
@@ -300,7 +310,7 @@ def video_table(
     links = links or VideoLinks()
     thumbnails = thumbnails or {}
     lines = [
-        "| poster | id | prompt | status | size | duration | file | video |",
+        "| poster | id | prompt | status | resolution | duration | size | video |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in entries[:rows]:
@@ -309,12 +319,12 @@ def video_table(
         poster = ""
         if thumb and thumb.startswith("data:image/"):
             poster = f"[![poster]({thumb})](<{url}>)" if url else f"![poster]({thumb})"
-        status = e.status if e.ok else f"failed: {escape_markdown(e.error, ERROR_CHARS)}"
+        error = escape_markdown(e.error, ERROR_CHARS, break_every=WORD_CHARS)
         cells = [
             poster,
-            escape_markdown(e.id, ID_CHARS),
-            escape_markdown(e.prompt, PROMPT_CHARS),
-            status,
+            escape_markdown(e.id, ID_CHARS, break_every=WORD_CHARS),
+            escape_markdown(e.prompt, PROMPT_CHARS, break_every=WORD_CHARS),
+            e.status if e.ok else f"failed: {error}",
             f"{e.width}x{e.height}" if e.width and e.height else "",
             f"{e.duration_s:g}{_NBSP}s" if e.duration_s else "",
             human_bytes(e.bytes).replace(" ", _NBSP) if e.ok else "",
@@ -443,38 +453,43 @@ def materialization_metadata(
     ok = [e for e in entries if e.ok]
     generated = [e for e in entries if e.status == "generated" and e.generation_seconds]
     size = sum(e.bytes or 0 for e in ok)
+    # What a person reads first (the UI keeps this order), then the raw values that plots and tools use.
     md: dict[str, Any] = {
         **manifest.counts(),
-        "dagster/row_count": len(entries),
+        "videos": dg.MetadataValue.md(video_table(entries, links=links, thumbnails=thumbnails, rows=rows)),
         "size_total": human_bytes(size),
-        "bytes_total": size,
         "generation_time": (
             f"median {human_seconds(stats['median'])}, longest {human_seconds(stats['max'])}, "
             f"{human_seconds(stats['total'])} in all ({len(generated)} generated)"
             if generated
             else "nothing generated in this run"
         ),
-        "generation_seconds_total": stats["total"],
-        "generation_seconds_median": stats["median"],
-        "generation_seconds_max": stats["max"],
-        "recovered_by_polling": sum(1 for e in entries if e.recovered),
-        "reattached": sum(1 for e in entries if e.reattached),
     }
-    if events is not None:
-        md["stream_events"] = dg.MetadataValue.json(dict(events))
-    if capacity is not None:
-        md["capacity"] = dg.MetadataValue.json(dict(capacity) or {"api-chosen": 0})
-    md["videos"] = dg.MetadataValue.md(video_table(entries, links=links, thumbnails=thumbnails, rows=rows))
-    md["video_ids"] = dg.MetadataValue.json([e.video_id for e in ok if e.video_id])
-    recommended = recommended_templates(entries)
-    if templates and recommended:
-        md["recommended_templates"] = dg.MetadataValue.md(templates_table(recommended))
     first = links.url(ok[0].s3_uri) if ok else None
     if first:
         md["first_video"] = dg.MetadataValue.url(first)
     manifest_link = links.url(manifest_uri)
     if manifest_link:
         md["manifest"] = dg.MetadataValue.url(manifest_link)
+    recommended = recommended_templates(entries)
+    if templates and recommended:
+        md["recommended_templates"] = dg.MetadataValue.md(templates_table(recommended))
+    md.update(
+        {
+            "dagster/row_count": len(entries),
+            "bytes_total": size,
+            "generation_seconds_total": stats["total"],
+            "generation_seconds_median": stats["median"],
+            "generation_seconds_max": stats["max"],
+            "recovered_by_polling": sum(1 for e in entries if e.recovered),
+            "reattached": sum(1 for e in entries if e.reattached),
+            "video_ids": dg.MetadataValue.json([e.video_id for e in ok if e.video_id]),
+        }
+    )
+    if events is not None:
+        md["stream_events"] = dg.MetadataValue.json(dict(events))
+    if capacity is not None:
+        md["capacity"] = dg.MetadataValue.json(dict(capacity) or {"api-chosen": 0})
     failed = [e for e in entries if not e.ok]
     if failed:
         md["failed_prompts"] = dg.MetadataValue.json([{"id": e.id, "error": e.error} for e in failed])

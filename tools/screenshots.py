@@ -25,6 +25,7 @@ video link.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -72,6 +74,7 @@ HOSTILE = [
     {"id": "# heading", "prompt": "# heading\n- list item\n> quote\n\n1. numbered\n---"},
     {"id": "autolinks", "prompt": "visit http://x.example or www.evil.example or mail a@evil.example"},
     {"id": "fails", "prompt": "a failing video ![e](http://evil.example/e.png) [sim:fail]"},
+    {"id": "an-identifier-of-sixty-characters-without-a-single-space-0123", "prompt": "x" * 110},
 ]
 
 
@@ -94,7 +97,7 @@ def prepare(home: Path, services: Any, day: str) -> dict[str, str]:
     put_json(s3, services.bucket, f"{services.prefix}/datasets/ten-videos.json", TEN_VIDEOS)
     put_json(s3, services.bucket, f"{services.prefix}/datasets/hostile.json", HOSTILE)
     quiet: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    runs: dict[str, str] = {}
+    runs: dict[str, str] = {"day": day}
     with dg.DagsterInstance.from_config(str(home)) as instance:
 
         def run(name: str, job: Any, tags: dict[str, str], config: dict[str, Any] | None = None) -> None:
@@ -226,6 +229,8 @@ return {
     right: Math.round(t.getBoundingClientRect().right),
     scroll: t.parentElement ? t.parentElement.scrollWidth - t.parentElement.clientWidth : 0,
     rows: t.querySelectorAll('tbody tr').length,
+    columns: [...t.querySelectorAll('thead th')].map(th => ({name: th.textContent,
+      visible: th.getBoundingClientRect().right <= dialog.getBoundingClientRect().right})),
     images: [...t.querySelectorAll('img')].map(i => ({
       src: i.getAttribute('src').slice(0, 40), w: i.getBoundingClientRect().width,
       h: i.getBoundingClientRect().height})),
@@ -249,6 +254,16 @@ def open_markdown(driver: Any, label: str) -> bool:
     return True
 
 
+def scroll_dialog(driver: Any, to: str) -> None:
+    """Scroll the open dialog to its ``top`` or ``bottom``."""
+    driver.execute_script(
+        """let e = document.querySelector('.bp5-dialog');
+        for (; e; e = e.parentElement) { e.scrollTop = arguments[0] === 'top' ? 0 : e.scrollHeight; }""",
+        to,
+    )
+    time.sleep(0.5)
+
+
 def close_dialog(driver: Any) -> None:
     """Close the open dialog with its Close button."""
     for button in driver.find_elements("xpath", "//button[normalize-space()='Close']"):
@@ -258,8 +273,19 @@ def close_dialog(driver: Any) -> None:
             return
 
 
+def opens(url: str) -> str:
+    """What a browser would get for ``url``: status and content type, or why it does not open."""
+    if not url.startswith(("http://", "https://")):
+        return "not a web link: opens nothing in a browser"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return f"{r.status} {r.headers.get('Content-Type')}"
+    except OSError as exc:
+        return f"does not open ({exc})"
+
+
 def report_table(driver: Any, name: str) -> None:
-    """Print what the open table shows: width, images, links (and whether each video link opens)."""
+    """Print what the open table shows: width against the window, images, links (and whether each opens)."""
     info = driver.execute_script(INSPECT_JS)
     print(f"  {name}: window {info['window']} px, dialog {info['dialog']} px")
     for t in info["tables"]:
@@ -267,20 +293,31 @@ def report_table(driver: Any, name: str) -> None:
             f"    table {t['width']} px wide (right edge {t['right']}), hidden by scrolling {t['scroll']} px, "
             f"{t['rows']} rows, markup from text: {t['emphasis']}"
         )
-        for img in t["images"]:
-            inline = img["src"].startswith("data:image/")
-            print(
-                f"    img {img['w']:.0f}x{img['h']:.0f} {'inline thumbnail' if inline else 'REMOTE ' + img['src']}"
-            )
-        for a in t["links"]:
-            status = "?"
-            if a["href"].startswith(("http://", "https://")):
-                try:
-                    with urllib.request.urlopen(a["href"], timeout=5) as r:
-                        status = f"{r.status} {r.headers.get('Content-Type')}"
-                except OSError as exc:
-                    status = f"does not open ({exc})"
-            print(f"    link {a['text']!r} -> {a['href'][:100]} : {status}")
+        hidden = [c["name"] for c in t["columns"] if not c["visible"]]
+        print(f"    {len(t['columns'])} columns, " + (f"NOT VISIBLE: {hidden}" if hidden else "all visible"))
+        sizes = Counter(
+            f"{i['w']:.0f}x{i['h']:.0f} "
+            + ("inline thumbnail" if i["src"].startswith("data:image/") else i["src"])
+            for i in t["images"]
+        )
+        for size, n in sorted(sizes.items()):
+            print(f"    {n} img {size}")
+        texts = Counter(a["text"] for a in t["links"])
+        print(f"    link texts: {dict(texts)}")
+        for href in sorted({a["href"] for a in t["links"]})[:3]:
+            print(f"    link {href[:110]} : {opens(href)}")
+
+
+def report_links(driver: Any, labels: tuple[str, ...]) -> None:
+    """Print where the metadata rows ``labels`` link to and whether it opens."""
+    for label in labels:
+        for a in driver.find_elements("xpath", f"//tr[td[1][normalize-space()='{label}']]//a[@href]"):
+            href = a.get_attribute("href")
+            print(f"  {label}: {href[:110]} : {opens(href)}")
+            break
+        else:
+            texts = driver.find_elements("xpath", f"//tr[td[1][normalize-space()='{label}']]/td[last()]")
+            print(f"  {label}: no link" + (f" ({texts[0].text[:80]!r})" if texts else " (no such row)"))
 
 
 def take_screenshots(base: str, out: Path, runs: dict[str, str], profile: Path) -> None:
@@ -292,37 +329,48 @@ def take_screenshots(base: str, out: Path, runs: dict[str, str], profile: Path) 
         wait_text(driver, "dataset_videos")
         shoot(driver, out, "01-asset-overview")
 
-        for n, partition in ((2, "ten-videos"), (4, "hostile")):
+        for n, partition in ((2, "ten-videos"), (6, "hostile")):
             driver.get(f"{base}/assets/dataset_videos?view=partitions&partition={partition}")
             wait_xpath(driver, "//tr/td[1][normalize-space()='videos']")
             shoot(driver, out, f"{n:02d}-partition-{partition}")
             if open_markdown(driver, "videos"):
-                shoot(driver, out, f"{n + 1:02d}-partition-{partition}-videos")
+                scroll_dialog(driver, "top")
+                shoot(driver, out, f"{n + 1:02d}-partition-{partition}-videos-top")
+                scroll_dialog(driver, "bottom")
+                shoot(driver, out, f"{n + 2:02d}-partition-{partition}-videos-bottom")
                 report_table(driver, f"{partition} videos")
                 close_dialog(driver)
             else:
                 report_table(driver, f"{partition} videos (inline)")
+            last = driver.find_elements(
+                "xpath", "//tr/td[1][normalize-space()='path' or normalize-space()='manifest']"
+            )
+            if last:
+                driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", last[-1])
+                time.sleep(0.5)
+            shoot(driver, out, f"{n + 3:02d}-partition-{partition}-end")
+            report_links(driver, ("first_video", "manifest", "path"))
 
         driver.get(f"{base}/assets/dataset_videos?view=checks")
         wait_text(driver, "videos_in_s3")
-        shoot(driver, out, "06-checks")
+        shoot(driver, out, "10-checks")
 
-        driver.get(f"{base}/runs/{runs['backfill']}")
+        driver.get(f"{base}/runs/{runs['backfill']}?logs=step%3Adataset_videos")
         wait_text(driver, "STEP_OUTPUT", timeout=90)
-        shoot(driver, out, "07-run")
+        shoot(driver, out, "11-run")
         outputs = driver.find_elements("xpath", "//*[normalize-space()='STEP_OUTPUT']")
         if outputs:
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", outputs[0])
             time.sleep(1)
-            shoot(driver, out, "08-run-step-output")
+            shoot(driver, out, "12-run-step-output")
 
-        driver.get(f"{base}/assets/daily_videos")
-        wait_text(driver, "daily_videos")
-        shoot(driver, out, "09-daily-videos")
+        driver.get(f"{base}/assets/daily_videos?view=partitions&partition={runs['day']}")
+        wait_xpath(driver, "//tr/td[1][normalize-space()='videos']")
+        shoot(driver, out, "13-daily-videos-partition")
 
         driver.get(f"{base}/assets/dataset_prompts")
         wait_text(driver, "dataset_prompts")
-        shoot(driver, out, "10-dataset-prompts")
+        shoot(driver, out, "14-dataset-prompts")
     finally:
         driver.quit()
 
@@ -340,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generation-seconds", type=float, default=1.0, help="simulated generation time")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     from minimax_dagster.demo.services import EmbeddedServices
 
     args.output.mkdir(parents=True, exist_ok=True)
