@@ -51,6 +51,8 @@ ID_CHARS = 40
 ERROR_CHARS = 160
 #: Longer runs without a space get a break opportunity (U+200B) this often, so no cell widens the table.
 WORD_CHARS = 24
+#: Templates listed in the recommended-templates table (the most recommended first).
+TEMPLATE_ROWS = 10
 #: The longest a presigned S3 URL can live (SigV4).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
@@ -147,7 +149,7 @@ class VideoLinks:
        it opens for a person signed in to the account with read permission (where the video plays or downloads).
 
     >>> VideoLinks(region="eu-west-1").url("s3://media/minimax/videos/v1 a.mp4")
-    'https://s3.console.aws.amazon.com/s3/object/media?region=eu-west-1&prefix=minimax%2Fvideos%2Fv1+a.mp4'
+    'https://s3.console.aws.amazon.com/s3/object/media?region=eu-west-1&prefix=minimax%2Fvideos%2Fv1%20a.mp4'
     >>> VideoLinks(endpoint_url="http://127.0.0.1:9000").url("s3://media/v.mp4")
     'http://127.0.0.1:9000/media/v.mp4'
     >>> VideoLinks(public_base_url="https://cdn.example.com/").url("s3://media/minimax/v.mp4")
@@ -214,7 +216,8 @@ class VideoLinks:
             )
         if self.endpoint_url:
             return f"{self.endpoint_url.rstrip('/')}/{quote(bucket)}/{quote(key)}"
-        query = urlencode({"region": self.region or "us-east-1", "prefix": key})
+        # The console's object page (the form the console itself links to; not an API contract).
+        query = urlencode({"region": self.region or "us-east-1", "prefix": key}, quote_via=quote)
         return f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}?{query}"
 
     def describe(self, now: dt.datetime | None = None) -> str:
@@ -356,8 +359,9 @@ def recommended_templates(entries: Iterable[ManifestEntry]) -> Counter[tuple[str
     return out
 
 
-def templates_table(templates: Mapping[tuple[str, str], int]) -> str:
-    """The recommended templates as a small Markdown table (names come from the API: escaped).
+def templates_table(templates: Mapping[tuple[str, str], int], rows: int = TEMPLATE_ROWS) -> str:
+    """The recommended templates as a small Markdown table, most recommended first (names come from the API:
+    escaped); past ``rows`` they are counted.
 
     >>> print(templates_table({("42", "Diving"): 2}))
     | template | name | videos |
@@ -365,9 +369,11 @@ def templates_table(templates: Mapping[tuple[str, str], int]) -> str:
     | 42 | Diving | 2 |
     """
     lines = ["| template | name | videos |", "|---|---|---|"]
-    for (tid, name), count in sorted(templates.items(), key=lambda kv: (-kv[1], kv[0])):
+    ranked = sorted(templates.items(), key=lambda kv: (-kv[1], kv[0]))
+    for (tid, name), count in ranked[:rows]:
         lines.append(f"| {escape_markdown(tid, ID_CHARS)} | {escape_markdown(name, ID_CHARS)} | {count} |")
-    return "\n".join(lines)
+    more = f"\n\nand {len(ranked) - rows} more." if len(ranked) > rows else ""
+    return "\n".join(lines) + more
 
 
 #: What the manifest's columns hold, where ManifestEntry does not say it itself.

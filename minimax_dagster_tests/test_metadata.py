@@ -22,6 +22,7 @@ from PIL import Image
 from minimax_dagster.metadata import (
     MAX_PRESIGN_SECONDS,
     TABLE_ROWS,
+    TEMPLATE_ROWS,
     THUMBNAIL_BOX,
     THUMBNAIL_ROWS,
     WORD_CHARS,
@@ -34,6 +35,7 @@ from minimax_dagster.metadata import (
     poster_thumbnail,
     poster_thumbnails,
     recommended_templates,
+    templates_table,
     video_table,
 )
 from minimax_dagster.production.manifest import ManifestEntry
@@ -332,3 +334,10 @@ def test_the_manifest_column_schema_names_every_manifest_field():
     )
     assert types["recommended_templates"] == "json" and types["status"] == "string"
     assert all(c.description for c in schema.columns)
+
+
+def test_the_templates_table_stays_small():
+    many = {(str(n), f"T{n}"): 100 - n for n in range(15)}
+    markdown = templates_table(many)
+    assert len(table_rows(markdown)) == 2 + TEMPLATE_ROWS and markdown.endswith("and 5 more.")
+    assert table_rows(markdown)[2] == "| 0 | T0 | 100 |"

@@ -12,14 +12,17 @@ Run::
 
 It starts the demo's embedded simulator and S3 server on free ports (so it never collides with a running
 ``make ui``), seeds two prompt datasets of its own beside the demo's (``ten-videos``: a 10-row table;
-``hostile``: prompts and ids full of Markdown, HTML and links, one of them failing), and runs on a fresh
-``DAGSTER_HOME``: one day of the daily pipeline, a single-run backfill over every dataset but ``hostile``, the
-``hostile`` partition with ``allow_partial``, and the catalogue. Then ``dagster-webserver`` serves that instance
-on a free port and headless Chromium (1600 x 1000 window) saves, numbered in order: the asset page, a partition
-and its ``videos`` table, the hostile partition's table, the checks, a run with its step output event, the daily
-asset and the dataset prompts asset. It prints what it found in each table: images whose source is not an
-inline thumbnail, links made from prompt text, table width against the window, and the HTTP status of every
-video link.
+``hostile``: prompts and ids full of Markdown, HTML and links, one failing, one with 60- and 110-character
+words), and runs on a fresh ``DAGSTER_HOME``: one day of the daily pipeline, a single-run backfill over every
+dataset but ``hostile``, the ``hostile`` partition with ``allow_partial``, and the catalogue. Then
+``dagster-webserver`` serves that instance on a free port and headless Chromium, its page 1600 x 1000 px, saves:
+
+    01 the dataset_videos asset page        02-05 partition ten-videos: page, videos table (top, bottom), end
+    06-09 the same for partition hostile    10 the checks       11-12 the backfill run and its STEP_OUTPUT
+    13 a daily_videos partition             14 dataset_prompts (its description)        15 the catalogue
+
+For each videos table it prints the table's width against the dialog, whether every column is visible, the
+pictures (inline thumbnails or remote URLs), the links and the HTTP status each one gets, as a browser would.
 """
 
 from __future__ import annotations
@@ -371,6 +374,10 @@ def take_screenshots(base: str, out: Path, runs: dict[str, str], profile: Path) 
         driver.get(f"{base}/assets/dataset_prompts")
         wait_text(driver, "dataset_prompts")
         shoot(driver, out, "14-dataset-prompts")
+
+        driver.get(f"{base}/assets")
+        wait_text(driver, "video_catalogue")
+        shoot(driver, out, "15-catalog")
     finally:
         driver.quit()
 
