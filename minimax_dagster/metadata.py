@@ -2,7 +2,8 @@
 
 Dagster renders ``MetadataValue.md`` with react-markdown (CommonMark + GFM through remark-gfm, no raw HTML,
 rehype-sanitize's GitHub schema plus ``data:`` image sources), inline below 1,000 characters, otherwise behind
-``[Show Markdown]`` in a dialog 80 % of the window wide. So:
+``[Show Markdown]`` in a dialog 80 % of the window wide (read in dagster-webserver 1.13.27's UI bundle,
+``MarkdownWithPlugins`` and ``MetadataEntry``, and seen in Chromium with ``tools/screenshots.py``). So:
 
 * everything that comes from a dataset or the API (prompt, id, error text) goes through :func:`escape_markdown`
   and shows literally: no image, link, emphasis, code, heading, HTML or table break can come from it;
