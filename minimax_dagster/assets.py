@@ -15,40 +15,16 @@ manifest's ``dagster/column_schema``.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from types import NoneType, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 import dagster as dg
 
 from minimax_dagster.execution import MiniMaxVideoRun, VideoAssetOptions
-from minimax_dagster.production.manifest import ManifestEntry
+from minimax_dagster.metadata import manifest_column_schema
 from minimax_dagster.storage import normalize_prefix
 
 #: The kinds every video asset has; ``kinds=`` adds to them.
 VIDEO_ASSET_KINDS = frozenset({"minimax", "s3"})
-
-_COLUMN_DESCRIPTIONS = {
-    "id": "The prompt row's stable id.",
-    "prompt": "The text prompt.",
-    "template_id": "The agent template the video was made with.",
-    "status": "generated (in this run), reused (already in S3) or failed.",
-    "video_id": "MiniMax's video id (GET videos/{videoId}).",
-    "account": "The MiniMax account that made the video.",
-    "s3_uri": "Where the video is in S3.",
-    "poster_uri": "Where the poster image is in S3.",
-    "sidecar_uri": "The JSON sidecar with the entry and the whole event record.",
-    "width": "Video width in pixels.",
-    "height": "Video height in pixels.",
-    "duration_s": "Video duration in seconds.",
-    "fps": "Frames per second.",
-    "bytes": "Size of the video object in bytes.",
-    "sha256": "SHA-256 of the video object.",
-    "generation_seconds": "Seconds from create to the finished video.",
-    "upload_seconds": "Seconds to stream the video into S3.",
-    "recommended_templates": "Templates the agent recommended afterwards.",
-    "error": "Why the prompt has no video.",
-    "metadata": "The row's free-form data, carried through.",
-}
 
 
 class VideoAssetConfig(dg.Config):
@@ -56,33 +32,6 @@ class VideoAssetConfig(dg.Config):
 
     allow_partial: bool | None = None
     regenerate_failed: bool | None = None
-
-
-def manifest_column_schema() -> dg.TableSchema:
-    """The columns of a video manifest (one row per prompt), for the asset's ``dagster/column_schema``.
-
-    >>> schema = manifest_column_schema()
-    >>> [(c.name, c.type) for c in schema.columns][:3]
-    [('id', 'str'), ('partition', 'str'), ('prompt', 'str')]
-    """
-    columns = []
-    for name, info in ManifestEntry.model_fields.items():
-        description = info.description or _COLUMN_DESCRIPTIONS.get(name, "")
-        columns.append(dg.TableColumn(name=name, type=_type_name(info.annotation), description=description))
-    return dg.TableSchema(columns=columns)
-
-
-def _type_name(annotation: Any) -> str:
-    if get_origin(annotation) in (Union, UnionType):
-        args = [a for a in get_args(annotation) if a is not NoneType]
-        return _type_name(args[0]) if len(args) == 1 else " | ".join(_type_name(a) for a in args)
-    origin = get_origin(annotation)
-    if origin is not None and getattr(origin, "__name__", None) == "Literal":
-        return "str"
-    if origin is not None:
-        return getattr(origin, "__name__", str(origin))
-    name = getattr(annotation, "__name__", None)
-    return name if name is not None else str(annotation).replace("typing.", "")
 
 
 def build_minimax_video_asset(
@@ -101,6 +50,8 @@ def build_minimax_video_asset(
     check_templates: bool = True,
     log_heartbeats: bool = False,
     summary_interval: float = 30.0,
+    video_link_base_url: str | None = None,
+    presign_links_seconds: int = 0,
     minimax_resource_key: str = "minimax",
     s3_resource_key: str = "s3",
     io_manager_key: str = "minimax_io_manager",
@@ -137,6 +88,10 @@ def build_minimax_video_asset(
             a video logs only its milestones (at most five records: created with its video id, image ready,
             video ready, finished, stored or failed), and the rest is summed up every ``summary_interval`` s.
         summary_interval: seconds between the run's progress lines (done / generating / waiting / failed).
+        video_link_base_url: a CDN or public base URL in front of the bucket; the table's video links use it.
+            Without it they point at the S3 endpoint (MinIO, moto) or, on AWS, the S3 console page.
+        presign_links_seconds: above 0, the links are presigned S3 URLs valid this long (at most 7 days; they
+            are bearer credentials kept in metadata forever, so this is opt-in and the expiry is shown).
         minimax_resource_key, s3_resource_key, io_manager_key: where the step finds its resources.
         key_prefix: prefix of the asset key (``key_prefix=["media"]`` makes ``media/<name>``).
         group_name, description, owners, tags, op_tags, code_version: as in ``dg.asset``.
@@ -158,6 +113,8 @@ def build_minimax_video_asset(
         regenerate_failed=regenerate_failed,
         log_heartbeats=log_heartbeats,
         summary_interval=summary_interval,
+        video_link_base_url=video_link_base_url,
+        presign_links_seconds=presign_links_seconds,
         minimax_resource_key=minimax_resource_key,
         s3_resource_key=s3_resource_key,
         io_manager_key=io_manager_key,

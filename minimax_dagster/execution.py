@@ -34,7 +34,7 @@ from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError, NotFoundError
 from minimax_dagster.api.models import TemplateDetail
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.metadata import materialization_metadata
+from minimax_dagster.metadata import VideoLinks, materialization_metadata, poster_thumbnails
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
@@ -64,6 +64,8 @@ class VideoAssetOptions:
     regenerate_failed: bool = False
     log_heartbeats: bool = False
     summary_interval: float = 30.0
+    video_link_base_url: str | None = None
+    presign_links_seconds: int = 0
     minimax_resource_key: str = "minimax"
     s3_resource_key: str = "s3"
     io_manager_key: str = "minimax_io_manager"
@@ -254,7 +256,7 @@ class MiniMaxVideoRun:
                 for partition, prompts in plan.rows.items()
             }
             for partition, manifest in manifests.items():
-                self._add_partition_metadata(partition, manifest, production, plan.capacity)
+                self._add_partition_metadata(partition, manifest, production)
             totals = _totals_line(manifests, production)
         finally:
             production.progress.finish(totals)
@@ -283,14 +285,24 @@ class MiniMaxVideoRun:
         partition: str | None,
         manifest: VideoManifest,
         production: Production,
-        capacity: dict[str, int],
     ) -> None:
+        # The capacity is the run's, not the partition's: it is in the run-total log line, not here.
         events = production.progress.events.get(partition, Counter())
-        metadata = dict(materialization_metadata(manifest.entries, events, capacity))
+        links = VideoLinks.from_s3_client(
+            self.s3,
+            public_base_url=self.options.video_link_base_url,
+            presign_seconds=self.options.presign_links_seconds,
+        )
+        metadata = dict(
+            materialization_metadata(
+                manifest.entries,
+                events,
+                links=links,
+                thumbnails=poster_thumbnails(self.s3, manifest.entries),
+                manifest_uri=self._manifest_uri(partition),
+            )
+        )
         metadata["dagster/row_count"] = len(manifest.entries)
-        uri = self._manifest_uri(partition)
-        if uri is not None:
-            metadata["path"] = dg.MetadataValue.path(uri)
         if partition is None:
             self.context.add_asset_metadata(metadata)
         else:

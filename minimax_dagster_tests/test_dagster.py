@@ -105,7 +105,8 @@ def test_end_to_end_materialization_logs_metadata_and_s3(simulator, s3_endpoint,
         md["generation_seconds_total"] > 0 and md["generation_seconds_max"] >= md["generation_seconds_median"]
     )
     assert "![poster](" in md["videos"] and "| fox |" in md["videos"]
-    assert md["first_video"].startswith(f"s3://{bucket}/minimax/videos/")
+    # A link a browser opens (the S3 endpoint, path-style), not a bare s3:// URI.
+    assert md["first_video"] == f"{s3_endpoint}/{manifest.entries[0].s3_uri.removeprefix('s3://')}"
     assert sorted(md["video_ids"]) == sorted(e.video_id for e in manifest.entries)
     assert md["recommended_templates"], "the stream's recTemplateList should reach the metadata"
     assert md["stream_events"]["created"] == 3 and md["stream_events"]["finished"] == 3

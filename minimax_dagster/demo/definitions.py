@@ -106,7 +106,7 @@ def make_definitions(settings: EnvSettings | None = None) -> dg.Definitions:
         kinds={"s3"},
     )
     def dataset_prompts(context: dg.AssetExecutionContext, s3: S3Resource) -> Any:
-        """The rows of each prompt dataset, read from ``s3://<bucket>/<prefix>/datasets/<name>.json``."""
+        """The rows of each prompt dataset, read from s3://{bucket}/{prefix}/datasets/{name}.json."""
         return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, datasets_prefix)
 
     dataset_videos = build_minimax_video_asset(

@@ -42,5 +42,7 @@ DEMO_DATASETS: dict[str, list[Any]] = {
 
 def demo_services(**options: Any) -> EmbeddedServices:
     """The simulator and S3 server with the bucket ``minimax-demo`` and :data:`DEMO_DATASETS` seeded (one
-    dynamic partition each); ``options`` go to :class:`~minimax_dagster.embedded.EmbeddedServices`."""
-    return EmbeddedServices(**{"bucket": "minimax-demo", "datasets": DEMO_DATASETS, **options})
+    dynamic partition each), publicly readable so the UI's video links open; ``options`` go to :class:`~minimax_dagster.embedded.EmbeddedServices`."""
+    return EmbeddedServices(
+        **{"bucket": "minimax-demo", "datasets": DEMO_DATASETS, "public_read": True, **options}
+    )

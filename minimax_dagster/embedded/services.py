@@ -58,9 +58,11 @@ class EmbeddedServices:
         s3_port: int = 0,
         s3_key_id: str | None = None,
         s3_secret: str | None = None,
+        public_read: bool = False,
         **simulator_options: Any,
     ) -> None:
         self.bucket = bucket
+        self.public_read = public_read
         self.prefix = prefix
         self.datasets = dict(datasets or {})
         self.separate_processes = separate_processes
@@ -98,6 +100,17 @@ class EmbeddedServices:
             )
             s3 = self.s3_client()
             s3.create_bucket(Bucket=self.bucket)
+            if self.public_read:
+                # Anyone may read the objects (a loopback server, simulated videos), so video links in the UI
+                # open in a browser as they would behind a CDN or on a public bucket.
+                read = {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{self.bucket}/*",
+                }
+                policy = {"Version": "2012-10-17", "Statement": [read]}
+                s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
             for name, rows in self.datasets.items():
                 put_json(s3, self.bucket, f"{self.prefix}/datasets/{name}.json", rows)
         except BaseException:
