@@ -23,7 +23,7 @@ This module does not import dagster: the log is anything with ``debug``/``info``
 >>> import logging
 >>> from minimax_dagster.production.prompts import VideoPrompt
 >>> book = PromptBook([VideoPrompt(id="fox", prompt="A fox", template_id="1", partition="day-1")])
->>> book.key_for("fox")
+>>> book.key_for("fox", "day-1")
 ('day-1', 'fox')
 >>> label(("day-1", "fox"))
 '[day-1/fox]'
@@ -35,22 +35,19 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from minimax_dagster.api.models import StreamEvent
+from minimax_dagster.production import Note
 from minimax_dagster.production.manifest import ManifestEntry
-from minimax_dagster.production.producer import Note
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.storage import video_key
 
 #: A prompt of a run: ``(partition, id)``; the partition is ``None`` for an unpartitioned asset.
 PromptKey = tuple[str | None, str]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _NAMES = {number: name for name, number in LEVELS.items()}
-#: ``Note`` carries the prompt's partition once the producer does (``getattr`` below until then).
-NOTES_CARRY_PARTITION = "partition" in {f.name for f in fields(Note)}
 _PREFIX = re.compile(r"\[([^\]]*)\] ")
 
 
@@ -170,37 +167,24 @@ class BoundedLog:
 class PromptBook:
     """The prompts of a run by ``(partition, id)``, and which of them each producer note and entry is about.
 
-    The producer names a prompt by its id in its notes and entries. Until it also carries the prompt's
-    partition on its notes (``NOTES_CARRY_PARTITION``), ids that repeat across the run's partitions would be
-    ambiguous, so :meth:`producer_prompts` hands the producer those prompts with a run-unique id
-    (``partition/id``), and every note and entry is mapped back here: the entries come out with their own id
-    and their ``partition`` set. An entry is also matched on its content key (the hash of template, text and
-    image that the video's objects are named after), so a copy meant for another prompt is never taken.
+    The producer carries each prompt's partition on its notes and entries (a follower of a video another
+    prompt made gets its own partition and id), so ``(partition, id)`` names a prompt exactly. An entry for a
+    prompt that is already settled, or that the run never asked for, answers none.
 
     >>> a = VideoPrompt(id="one", prompt="A fox", template_id="1", partition="a")
     >>> b = VideoPrompt(id="one", prompt="A heron", template_id="1", partition="b")
     >>> book = PromptBook([a, b])
-    >>> entry = ManifestEntry(id="one", partition="b", prompt="A heron", template_id="1", status="generated",
-    ...                       key=video_key("1", "A heron", None))
+    >>> entry = ManifestEntry(id="one", partition="b", prompt="A heron", template_id="1", status="generated")
     >>> key, settled = book.settle(entry)
-    >>> key, settled.id, settled.partition
-    (('b', 'one'), 'one', 'b')
+    >>> key, settled.id, settled.partition, book.open
+    (('b', 'one'), 'one', 'b', 1)
+    >>> book.settle(entry) is None
+    True
     """
 
     def __init__(self, prompts: Iterable[VideoPrompt]) -> None:
-        self.prompts: dict[PromptKey, VideoPrompt] = {}
-        by_id: dict[str, list[PromptKey]] = {}
-        for prompt in prompts:
-            key = (prompt.partition, prompt.id)
-            self.prompts[key] = prompt
-            by_id.setdefault(prompt.id, []).append(key)
-        repeated = any(len(keys) > 1 for keys in by_id.values())
-        self.qualified = repeated and not NOTES_CARRY_PARTITION
-        self._by_name: dict[str, list[PromptKey]] = (
-            {display(key): [key] for key in self.prompts} if self.qualified else by_id
-        )
+        self.prompts: dict[PromptKey, VideoPrompt] = {(p.partition, p.id): p for p in prompts}
         self._open = set(self.prompts)
-        self._content_keys: dict[PromptKey, str | None] = {}
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -211,54 +195,21 @@ class PromptBook:
         return len(self._open)
 
     def producer_prompts(self) -> list[VideoPrompt]:
-        """The prompts to hand to the producer (with run-unique ids when they have to be, see above)."""
-        if not self.qualified:
-            return list(self.prompts.values())
-        return [p.model_copy(update={"id": display(k)}) for k, p in self.prompts.items()]
+        """The prompts to hand to the producer."""
+        return list(self.prompts.values())
 
     def key_for(self, prompt_id: str | None, partition: str | None = None) -> PromptKey | None:
-        """The prompt a note names (by the id the producer knows, and its partition when the note has one);
-        ``None`` when unknown."""
-        if prompt_id is None:
-            return None
-        if partition is not None and not self.qualified:
-            key = (partition, prompt_id)
-            return key if key in self.prompts else None
-        keys = self._by_name.get(prompt_id, [])
-        if len(keys) == 1:
-            return keys[0]
-        still_open = [k for k in keys if k in self._open]
-        return still_open[0] if len(still_open) == 1 else None
+        """The prompt a note names by its id and partition; ``None`` when the run has no such prompt."""
+        key = (partition, prompt_id or "")
+        return key if prompt_id is not None and key in self.prompts else None
 
     def settle(self, entry: ManifestEntry) -> tuple[PromptKey, ManifestEntry] | None:
-        """The open prompt ``entry`` answers (marked done) and the entry with its own id and ``partition``;
-        ``None`` when it answers none (a duplicate, or a copy meant for another prompt)."""
-        named = self._by_name.get(entry.id, [])
-        if entry.partition is not None and (entry.partition, entry.id) in self.prompts:
-            # The partition it names first; then the id's other partitions, for a copy of another prompt's
-            # entry that kept that prompt's partition (the content key below still has to match).
-            named = [(entry.partition, entry.id), *named]
-        candidates = [k for k in dict.fromkeys(named) if k in self._open]
-        if entry.key is not None:
-            candidates = [k for k in candidates if self._content_key(k) in (entry.key, None)]
-        if not candidates:
+        """The open prompt ``entry`` answers (marked done) and the entry; ``None`` when it answers none."""
+        key = (entry.partition, entry.id)
+        if key not in self._open:
             return None
-        key = candidates[0]
         self._open.discard(key)
-        if (entry.partition, entry.id) != key:
-            entry = entry.model_copy(update={"partition": key[0], "id": key[1]})
         return key, entry
-
-    def _content_key(self, key: PromptKey) -> str | None:
-        if key not in self._content_keys:
-            prompt = self.prompts[key]
-            try:
-                self._content_keys[key] = video_key(
-                    prompt.template_id or "", prompt.prompt, prompt.file_ref()
-                )
-            except OSError:  # an unreadable image: the producer reports it; match on the id alone
-                self._content_keys[key] = None
-        return self._content_keys[key]
 
 
 def is_milestone(event: StreamEvent) -> bool:
@@ -330,7 +281,7 @@ class VideoProgress:
     def note(self, note: Note) -> tuple[PromptKey, ManifestEntry] | None:
         """Take one note; ``(key, entry)`` when it is a prompt's finished entry."""
         now = self._clock()
-        partition = getattr(note, "partition", None) if NOTES_CARRY_PARTITION else None
+        partition = note.partition
         key = self.book.key_for(note.prompt_id, partition)
         settled = None
         if note.entry is not None:

@@ -4,11 +4,13 @@ lines a person reads. Pure logic driven by a clock the tests move (the end-to-en
 
 from __future__ import annotations
 
+import functools
+
 from minimax_dagster.api.models import StreamEvent
+from minimax_dagster.production import Note
 from minimax_dagster.production.manifest import ManifestEntry
-from minimax_dagster.production.producer import Note
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.progress import NOTES_CARRY_PARTITION, BoundedLog, PromptBook, VideoProgress
+from minimax_dagster.progress import BoundedLog, PromptBook, VideoProgress
 from minimax_dagster.storage import video_key
 
 
@@ -101,53 +103,39 @@ def test_prompt_book_keys_on_partition_and_id():
     book = PromptBook(
         [_prompt("one", "A fox", "a"), _prompt("one", "A heron", "b"), _prompt("two", "A boat", "a")]
     )
-    given = {p.id for p in book.producer_prompts()}
-    if NOTES_CARRY_PARTITION:
-        assert given == {"one", "two"}
-        assert book.key_for("one", "b") == ("b", "one") and book.key_for("two") == ("a", "two")
-    else:  # the producer could not tell the two "one"s apart: it gets run-unique ids, mapped back here
-        assert given == {"a/one", "b/one", "a/two"}
-        assert book.key_for("b/one") == ("b", "one") and book.key_for("one") is None
-    producer_id = next(p.id for p in book.producer_prompts() if p.partition == "b" and p.prompt == "A heron")
-    key, entry = book.settle(_entry(producer_id, "A heron"))
+    assert {p.id for p in book.producer_prompts()} == {"one", "two"}
+    assert book.key_for("one", "b") == ("b", "one") and book.key_for("two", "a") == ("a", "two")
+    assert book.key_for("two") is None, "an id alone does not name a prompt of a partitioned run"
+    key, entry = book.settle(_entry("one", "A heron", partition="b"))
     assert key == ("b", "one") and (entry.partition, entry.id) == ("b", "one")
-    assert book.settle(_entry(producer_id, "A heron")) is None, "a prompt is settled once"
+    assert book.settle(_entry("one", "A heron", partition="b")) is None, "a prompt is settled once"
+    assert book.settle(_entry("one", "A heron", partition="c")) is None, "a partition the run never asked for"
     assert book.open == 2
 
 
-def test_prompt_book_refuses_a_copy_of_another_prompts_video():
-    """The producer copies a leader's entry to the prompts asking for the same video; a copy whose content
-    key is not the prompt's (another video) is never taken for it."""
-    book = PromptBook([_prompt("x", "A fox"), _prompt("y", "A heron")])
-    wrong = _entry("y", "A heron").model_copy(update={"key": video_key("1", "A fox", None)})
-    assert book.settle(wrong) is None
-    key, _ = book.settle(_entry("y", "A heron"))
-    assert key == (None, "y")
-
-
-def test_prompt_book_takes_a_copy_that_kept_its_leaders_partition():
-    """The same prompt in two partitions is one video: the copy for the second may come out with the first's
-    partition; it is still the second's entry (same content), and the first's stays open for its own."""
+def test_prompt_book_settles_the_same_prompt_in_two_partitions_separately():
+    """The same prompt in two partitions is one video; the producer gives each row its own entry."""
     book = PromptBook([_prompt("one", "A fox", "a"), _prompt("one", "A fox", "b")])
-    first = next(p.id for p in book.producer_prompts() if p.partition == "a")
-    key, _ = book.settle(_entry(first, "A fox", partition="a"))
-    assert key == ("a", "one")
-    second = next(p.id for p in book.producer_prompts() if p.partition == "b")
-    key, entry = book.settle(_entry(second, "A fox", partition="a", status="reused"))
-    assert key == ("b", "one") and entry.partition == "b" and book.open == 0
+    assert book.settle(_entry("one", "A fox", partition="a"))[0] == ("a", "one")
+    assert book.open == 1
+    assert book.settle(_entry("one", "A fox", partition="b"))[0] == ("b", "one")
+    assert book.open == 0
 
 
-def _note(pid: str, text: str, level: str = "info", **event) -> Note:
+def _note(pid: str, text: str, level: str = "info", *, partition: str | None = None, **event) -> Note:
+    """A note as the producer makes it: it names the prompt by id and partition."""
     return Note(
         level=level,
-        message=f"[{pid}] {text}",
+        message=f"[{partition}/{pid}] {text}" if partition else f"[{pid}] {text}",
         event=StreamEvent.model_validate(event) if event else None,
         prompt_id=pid,
+        partition=partition,
     )
 
 
-def _stream(pid: str) -> list[Note]:
+def _stream(pid: str, partition: str | None = None) -> list[Note]:
     """What the producer says about one video, in order (the simulator's sequence)."""
+    note = functools.partial(_note, partition=partition)
     image = {
         "attachmentInfo": {
             "type": 1,
@@ -164,19 +152,19 @@ def _stream(pid: str) -> list[Note]:
         "attachmentInfo": {"type": 3, "attachments": [{"status": 2, "file": {"fileName": "processing"}}]}
     }
     return [
-        _note(pid, "uploaded the input image as f1"),
-        _note(pid, "created v1", status="created", videoId="v1"),
-        _note(pid, "connected", "debug", status="connected"),
-        *[_note(pid, "heartbeat", "debug", status="heartbeat") for _ in range(20)],
-        _note(
+        note(pid, "uploaded the input image as f1"),
+        note(pid, "created v1", status="created", videoId="v1"),
+        note(pid, "connected", "debug", status="connected"),
+        *[note(pid, "heartbeat", "debug", status="heartbeat") for _ in range(20)],
+        note(
             pid,
             "Generating image...",
             status="progress",
             type=1,
             message={"msgContent": "Generating image..."},
         ),
-        _note(pid, "image: i.png ready", status="progress", type=2, message=image),
-        _note(
+        note(pid, "image: i.png ready", status="progress", type=2, message=image),
+        note(
             pid,
             "Generating video...",
             status="progress",
@@ -184,13 +172,13 @@ def _stream(pid: str) -> list[Note]:
             message={"msgContent": "Generating video..."},
         ),
         *[
-            _note(pid, "video: processing", "debug", status="progress", type=2, message=processing)
+            note(pid, "video: processing", "debug", status="progress", type=2, message=processing)
             for _ in range(5)
         ],
-        _note(pid, "video: v.mp4 ready", status="progress", type=2, message=video),
-        _note(pid, "agent finished", "debug", status="progress", type=3, isFinished=True),
-        _note(pid, "finished", status="finished", videoId="v1"),
-        _note(pid, "stored 10 bytes at s3://b/v.mp4 in 0.10 s"),
+        note(pid, "video: v.mp4 ready", status="progress", type=2, message=video),
+        note(pid, "agent finished", "debug", status="progress", type=3, isFinished=True),
+        note(pid, "finished", status="finished", videoId="v1"),
+        note(pid, "stored 10 bytes at s3://b/v.mp4 in 0.10 s"),
     ]
 
 
@@ -199,10 +187,12 @@ def test_a_video_is_at_most_five_records_with_its_milestones():
     sink = SlowLog(clock)
     book = PromptBook([_prompt("fox", "A fox", "day")])
     progress = VideoProgress(BoundedLog(sink, clock=clock), book, clock=clock)
-    for note in _stream("fox"):
+    for note in _stream("fox", "day"):
         assert progress.note(note) is None
         clock.now += 0.05
-    settled = progress.note(Note(entry=_entry("fox", "A fox"), prompt_id="fox"))
+    settled = progress.note(
+        Note(entry=_entry("fox", "A fox", partition="day"), prompt_id="fox", partition="day")
+    )
     progress.finish()
     assert settled is not None and settled[1].partition == "day"
     assert [m for _, m in sink.records] == [
