@@ -1,8 +1,9 @@
 """Prompt datasets in S3: one JSON list of prompt rows per dataset, one dynamic partition per dataset.
 
 A dataset ``<name>`` lives at ``s3://<bucket>/<folder><name>.json`` (the folder is usually
-:attr:`~minimax_dagster.settings.EnvSettings.datasets_prefix`). The demo's ``dataset_prompts`` and the
-deployment's ``batch_prompts`` read them with :func:`read_prompt_datasets`.
+:attr:`~minimax_dagster.settings.EnvSettings.datasets_prefix`). :func:`build_prompt_datasets_asset` makes the
+upstream asset that reads them (the demo's ``dataset_prompts``, the deployment's ``batch_prompts``), on
+:func:`read_prompt_datasets`.
 
 >>> import boto3, dagster as dg
 >>> from moto import mock_aws
@@ -21,9 +22,49 @@ deployment's ``batch_prompts`` read them with :func:`read_prompt_datasets`.
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.io_manager import PartitionedValues
+from minimax_dagster.resources import s3_client_from_resource
 from minimax_dagster.storage import get_json, s3_uri
+
+
+def build_prompt_datasets_asset(
+    name: str,
+    *,
+    partitions_def: dg.PartitionsDefinition,
+    bucket: str,
+    folder: str,
+    backfill_policy: dg.BackfillPolicy | None = None,
+    group_name: str | None = None,
+    io_manager_key: str = "minimax_io_manager",
+    s3_resource_key: str = "s3",
+) -> dg.AssetsDefinition:
+    """An asset whose value is the rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``
+    (see :func:`read_prompt_datasets`), read through the ``s3`` resource: the upstream of a video asset for
+    backfills across prompt datasets.
+
+    >>> datasets = dg.DynamicPartitionsDefinition(name="datasets")
+    >>> asset = build_prompt_datasets_asset("prompts", partitions_def=datasets, bucket="b", folder="m/datasets/")
+    >>> asset.key.to_user_string(), sorted(asset.required_resource_keys)
+    ('prompts', ['minimax_io_manager', 's3'])
+    """
+
+    @dg.asset(
+        name=name,
+        partitions_def=partitions_def,
+        io_manager_key=io_manager_key,
+        backfill_policy=backfill_policy,
+        group_name=group_name,
+        kinds={"s3"},
+        required_resource_keys={s3_resource_key},
+        description=f"The rows of each prompt dataset, read from s3://{bucket}/{folder}<partition>.json.",
+    )
+    def _prompts(context: dg.AssetExecutionContext) -> Any:
+        s3: S3Resource = getattr(context.resources, s3_resource_key)
+        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, folder)
+
+    return _prompts
 
 
 def read_prompt_datasets(context: dg.AssetExecutionContext, s3_client: Any, bucket: str, folder: str) -> Any:

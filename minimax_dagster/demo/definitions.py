@@ -24,7 +24,7 @@ from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.checks import build_video_checks
-from minimax_dagster.datasets import read_prompt_datasets
+from minimax_dagster.datasets import build_prompt_datasets_asset
 from minimax_dagster.demo.yaml_pipeline import yaml_definitions
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.production.manifest import VideoManifest
@@ -70,7 +70,7 @@ def make_definitions(settings: EnvSettings | None = None) -> dg.Definitions:
     """Build the demo definitions for ``settings`` (default: from the environment)."""
     settings = settings or EnvSettings.from_env()
     bucket, prefix = settings.bucket, settings.prefix
-    datasets_prefix = f"{prefix}/datasets/" if prefix else "datasets/"
+    datasets_prefix = settings.datasets_prefix
 
     @dg.asset(
         partitions_def=daily_partitions,
@@ -98,16 +98,14 @@ def make_definitions(settings: EnvSettings | None = None) -> dg.Definitions:
         group_name="daily",
     )
 
-    @dg.asset(
+    dataset_prompts = build_prompt_datasets_asset(
+        "dataset_prompts",
         partitions_def=prompt_datasets,
-        io_manager_key="minimax_io_manager",
+        bucket=bucket,
+        folder=datasets_prefix,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="datasets",
-        kinds={"s3"},
     )
-    def dataset_prompts(context: dg.AssetExecutionContext, s3: S3Resource) -> Any:
-        """The rows of each prompt dataset, read from s3://{bucket}/{prefix}/datasets/{name}.json."""
-        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, datasets_prefix)
 
     dataset_videos = build_minimax_video_asset(
         "dataset_videos",

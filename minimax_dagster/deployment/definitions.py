@@ -20,17 +20,15 @@ variables of :class:`~minimax_dagster.settings.EnvSettings`. Needs the ``celery`
 from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.datasets import read_prompt_datasets
+from minimax_dagster.datasets import build_prompt_datasets_asset
 from minimax_dagster.deployment.celery import celery_executor_config
 from minimax_dagster.io_manager import S3JsonIOManager
 from minimax_dagster.resources import (
     AccountConfig,
     MiniMaxResource,
     MiniMaxS3Resource,
-    s3_client_from_resource,
 )
 from minimax_dagster.settings import EnvSettings
 
@@ -49,16 +47,14 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
     bucket, prefix = settings.bucket, settings.prefix
     datasets_prefix = settings.datasets_prefix
 
-    @dg.asset(
+    batch_prompts = build_prompt_datasets_asset(
+        "batch_prompts",
         partitions_def=scale_batches,
-        io_manager_key="minimax_io_manager",
+        bucket=bucket,
+        folder=datasets_prefix,
         backfill_policy=dg.BackfillPolicy.multi_run(1),
         group_name="scale",
-        kinds={"s3"},
     )
-    def batch_prompts(context: dg.AssetExecutionContext, s3: S3Resource) -> Any:
-        """The rows of each prompt batch, read from ``s3://<bucket>/<prefix>/datasets/<name>.json``."""
-        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, datasets_prefix)
 
     batch_videos = build_minimax_video_asset(
         "batch_videos",
