@@ -58,7 +58,7 @@ def build_prompt_datasets_asset(
         group_name=group_name,
         kinds={"s3"},
         required_resource_keys={s3_resource_key},
-        description=f"The rows of each prompt dataset, read from s3://{bucket}/{folder}<partition>.json.",
+        description=f"The rows of each prompt dataset (one per partition), read from `s3://{bucket}/{folder}{{name}}.json`.",
     )
     def _prompts(context: dg.AssetExecutionContext) -> Any:
         s3: S3Resource = getattr(context.resources, s3_resource_key)
