@@ -12,6 +12,7 @@ import pytest
 
 from minimax_dagster.assets import VIDEO_ASSET_KINDS, build_minimax_video_asset
 from minimax_dagster.io_manager import S3JsonIOManager
+from minimax_dagster.metadata import escape_markdown
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
 from minimax_dagster.storage import get_json
@@ -106,13 +107,15 @@ def test_single_run_backfill_gives_each_partition_its_own_truth(
         assert (md["requested"], md["generated"], md["failed"]) == (n, n, 0), partition
         assert md["dagster/row_count"] == n
         assert sorted(md["video_ids"]) == sorted(e.video_id for e in manifest.entries)
-        assert md["path"] == f"s3://{bucket}/minimax/assets/videos/{partition}.json"
+        # The partition's own manifest, as a link a browser opens (the S3 endpoint's URL of the object).
+        assert md["manifest"].endswith(f"/{bucket}/minimax/assets/videos/{partition}.json")
+        assert md["manifest"].startswith("http")
         assert md["bytes_total"] == sum(e.bytes for e in manifest.entries)
         assert md["generation_seconds_total"] == pytest.approx(
             sum(e.generation_seconds for e in manifest.entries), abs=0.01
         )
-        for row in rows:
-            assert row["prompt"] in md["videos"]
+        for row in rows:  # dataset text is shown literally: Markdown-escaped
+            assert escape_markdown(row["prompt"]) in md["videos"]
         other = next(p for p in DATASETS if p != partition)
         assert not any(row["prompt"] in md["videos"] for row in DATASETS[other])
         assert not seen_ids & set(md["video_ids"]), "a video id appears in two partitions"
