@@ -111,7 +111,8 @@ class Services(EmbeddedServices):
         """Change runtime fields of the simulator (POST /_sim/config)."""
         self.simulator.configure(**changes)
 
-    def _processes(self) -> dict[str, ServerProcess]:
+    def processes(self) -> dict[str, ServerProcess]:
+        """The service processes by name (``simulator``, ``moto``)."""
         return {
             name: server
             for name, server in (("simulator", self.simulator), ("moto", self.s3_server))
@@ -121,14 +122,14 @@ class Services(EmbeddedServices):
     def service_cpu(self) -> dict[str, float]:
         """CPU seconds (user + system) used so far by the simulator and S3 server processes."""
         out: dict[str, float] = {}
-        for name, server in self._processes().items():
+        for name, server in self.processes().items():
             with contextlib.suppress(OSError):
                 out[name] = process_cpu(server.pid)
         return out
 
     def moto_rss(self) -> dict[str, int]:
         """VmRSS / VmHWM of the S3 server process."""
-        server = self._processes().get("moto")
+        server = self.processes().get("moto")
         if server is not None:
             with contextlib.suppress(OSError):
                 return proc_status(server.pid)

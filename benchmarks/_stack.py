@@ -80,8 +80,7 @@ class Stack:
 
     def service_pids(self) -> set[int]:
         """Process ids of the service processes (so samplers of the benchmark's children can leave them out)."""
-        procs = (self._services.sim_proc, self._services.moto_proc)
-        return {p.pid for p in procs if p is not None}
+        return {server.pid for server in self._services.processes().values()}
 
     def env(self) -> dict[str, str]:
         """Environment for processes that build the benchmark definitions (``benchmarks._defs``)."""
@@ -95,7 +94,6 @@ def start_stack(
     heartbeat_seconds: float = 0.1,
     accounts: dict[str, int] | None = None,
     video_bytes: int | None = None,
-    moto: bool = True,
 ) -> Iterator[Stack]:
     """Start the simulator (``accounts``: id -> maxJobs) and moto; stop both when the block ends."""
     with Services(
@@ -103,6 +101,5 @@ def start_stack(
         heartbeat_seconds=heartbeat_seconds,
         accounts=accounts,
         video_bytes=video_bytes,
-        moto=moto,
     ) as services:
         yield Stack(services)
