@@ -396,15 +396,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    from minimax_dagster.demo.services import EmbeddedServices
+    from minimax_dagster.demo.services import demo_services
 
     args.output.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="minimax-screens-"))
     home = work / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "minimax_dagster" / "demo" / "dagster.yaml", home / "dagster.yaml")
     try:
-        with EmbeddedServices(generation_seconds=args.generation_seconds) as services:
+        with demo_services(generation_seconds=args.generation_seconds) as services:
             os.environ.update(services.env())
             os.environ["DAGSTER_HOME"] = str(home)
             runs = prepare(home, services, args.day)
