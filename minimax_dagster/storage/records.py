@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from minimax_dagster.storage.claims import Claim
 from minimax_dagster.storage.errors import CorruptObject
@@ -149,12 +149,15 @@ def read_job_record_with_etag(
     data, etag = found
     try:
         return JobRecord.model_validate_json(data), etag
-    except ValueError as exc:
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'record'}: {error['msg']}" for error in exc.errors()
+        )
         raise CorruptObject(
             bucket,
             keys.job,
-            f"invalid job record ({exc}); if it names a video id, fix the record to reattach to that video, "
-            "else delete it to produce the video again",
+            f"invalid job record ({problems}); if it names a video id, fix the record to reattach to that "
+            "video, else delete it to produce the video again",
         ) from None
 
 
