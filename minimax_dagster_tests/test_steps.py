@@ -432,6 +432,7 @@ def test_a_new_video_costs_six_s3_requests_and_records_its_job_before_the_downlo
         ("finished", entry.video_id, False),
     ]
     assert records[2]["entry"]["bytes"] == entry.bytes
+    assert "prompt" not in records[2]["entry"] and "A paper boat" not in json.dumps(records), "no prompt text"
     sidecar = get_json(s3_client, bucket, keys.sidecar)
     assert sidecar["entry"]["s3_uri"] == entry.s3_uri and sidecar["events"]
 

@@ -88,7 +88,9 @@ class HeldRecord:
             "finished",
             video_id=entry.video_id,
             account=entry.account,
-            entry=entry.model_dump(mode="json"),
+            # The video's fields only: a row reusing it brings its own prompt and metadata (see entry_for), and
+            # a job record keeps no prompt text (prompt_sha256 names it).
+            entry=entry.model_dump(mode="json", exclude={"prompt", "metadata"}),
             extra={**self.record.extra, "s3_uri": entry.s3_uri},
         )
         return self.keeper.release(self.handle, record)
