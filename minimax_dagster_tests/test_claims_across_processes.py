@@ -140,33 +140,39 @@ def test_a_producer_killed_after_the_create_is_reattached_by_the_next_one(
 def test_a_holder_on_another_host_is_waited_for_until_its_claim_expires(
     simulator: Any, s3_client: Any, bucket: str
 ) -> None:
-    """On another host no process check applies: a holder that stops renewing is taken over after its TTL."""
+    """On another host no process check applies: a holder is waited for while its claim is live, and taken
+    over once it was not renewed within its TTL (the record is rewritten as a dead holder leaves it once its
+    TTL has passed, instead of waiting a TTL here)."""
     text = "A lantern drifting on a river"
     keys = keys_of(text)
     now = time.time()
-    holder = Claim(
-        owner="far:7:abc", host="far-away/pidns:1", pid=7, acquired_at=now, renewed_at=now, ttl=1.5
-    )
+    holder = Claim(owner="far:7:abc", host="far-away/pidns:1", pid=7, acquired_at=now, renewed_at=now, ttl=60)
     pending = JobRecord(
         key=keys.key, template_id=TEMPLATE, prompt_sha256=prompt_sha256(text), status="pending", holder=holder
     )
     write_job_record(s3_client, bucket, keys, pending)
     producer = producer_for(simulator, s3_client, bucket)
-    got: dict[str, Any] = {}
+    entries: dict[str, ManifestEntry] = {}
+    messages: list[str] = []
 
     def produce() -> None:
-        got["entries"], got["messages"] = run_collecting(
-            producer, [VideoPrompt(id="p", prompt=text, template_id=TEMPLATE)]
-        )
+        for note in producer.run([VideoPrompt(id="p", prompt=text, template_id=TEMPLATE)]):
+            if note.entry is not None:
+                entries[note.entry.id] = note.entry
+            elif note.message:
+                messages.append(note.message)
 
     thread = threading.Thread(target=produce)
     thread.start()
-    thread.join(timeout=60)
-    messages = got["messages"]
-    waited = next(i for i, m in enumerate(messages) if "far:7:abc is producing this video; waiting" in m)
-    took = next(i for i, m in enumerate(messages) if "taking over the stale claim of far:7:abc" in m)
-    assert waited < took, "a live claim is waited for; only an expired one is taken over"
-    assert got["entries"]["p"].status == "generated" and simulator.counters()["creates"] == 1
+    try:
+        wait_for(lambda: any("far:7:abc is producing this video; waiting" in m for m in messages), "a wait")
+        assert simulator.counters()["creates"] == 0 and not any("taking over" in m for m in messages)
+        expired = holder.model_copy(update={"renewed_at": now - 61})
+        write_job_record(s3_client, bucket, keys, pending.model_copy(update={"holder": expired}))
+    finally:
+        thread.join(timeout=60)
+    assert any("taking over the stale claim of far:7:abc" in m for m in messages)
+    assert entries["p"].status == "generated" and simulator.counters()["creates"] == 1
 
 
 # ------------------------------------------------------------------------------------------------ no partial object
