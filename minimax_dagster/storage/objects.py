@@ -30,6 +30,7 @@ from minimax_dagster.storage.errors import CorruptObject
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import PutObjectRequestTypeDef
 
 __all__ = [
     "condition_failed",
@@ -154,11 +155,18 @@ def put_bytes_if(
     >>> first is not None, again, moved is not None, stale
     (True, None, True, None)
     """
-    condition = {"IfNoneMatch": "*"} if if_match is None else {"IfMatch": f'"{if_match}"'}
+    request: PutObjectRequestTypeDef = {
+        "Bucket": bucket,
+        "Key": key,
+        "Body": data,
+        "ContentType": content_type,
+    }
+    if if_match is None:
+        request["IfNoneMatch"] = "*"
+    else:
+        request["IfMatch"] = f'"{if_match}"'
     try:
-        response = s3_client.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType=content_type, **condition
-        )
+        response = s3_client.put_object(**request)
     except ClientError as exc:
         if condition_failed(exc):
             return None
