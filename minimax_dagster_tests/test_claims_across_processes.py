@@ -32,6 +32,7 @@ from minimax_dagster.storage import (
 )
 from minimax_dagster_tests.producer_process import TEMPLATE, results, spawn, start
 from minimax_dagster_tests.producer_support import producer_for
+from minimax_dagster_tests.s3_support import recorded_s3_requests
 
 # moto checks a write's condition and stores the object in two steps; real S3 does both at once.
 atomic_conditional_writes()
@@ -125,13 +126,22 @@ def test_a_producer_killed_after_the_create_is_reattached_by_the_next_one(
     assert record.holder.pid == worker.pid, "the record still names its dead holder"
     assert objects(s3_client, bucket, "minimax/videos/") == []
 
-    entries, messages = run_collecting(
-        producer_for(simulator, s3_client, bucket),
-        [VideoPrompt(id="again", prompt=text, template_id=TEMPLATE)],
-    )
+    with recorded_s3_requests(s3_client) as seen:
+        entries, messages = run_collecting(
+            producer_for(simulator, s3_client, bucket),
+            [VideoPrompt(id="again", prompt=text, template_id=TEMPLATE)],
+        )
     entry = entries["again"]
     assert entry.status == "generated" and entry.reattached and entry.video_id == record.video_id
     assert simulator.counters()["creates"] == 1
+    # The record: the refused create, one read, the take-over, then finished; the video id was already in it.
+    assert [op for op, _b, key in seen if key == keys.job] == [
+        "PutObject",
+        "GetObject",
+        "PutObject",
+        "PutObject",
+    ]
+    assert [op for op, _b, key in seen if key == keys.video] == ["PutObject"]
     assert any(f"taking over the stale claim of {record.holder.owner}" in m for m in messages)
     finished = read_job_record(s3_client, bucket, keys)
     assert finished is not None and finished.status == "finished" and finished.holder is None
