@@ -49,16 +49,12 @@ def new_bucket(s3: Any, prefix: str = "test") -> str:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server in this process (ThreadedMotoServer), shared by the whole session."""
-    from moto.server import ThreadedMotoServer
+    """The package's embedded S3 server (moto's S3 app, its conditional writes made atomic as S3's are) in this
+    process, shared by the whole session."""
+    from minimax_dagster.embedded import EmbeddedS3Server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with EmbeddedS3Server() as server:
+        yield server.endpoint_url
 
 
 @pytest.fixture

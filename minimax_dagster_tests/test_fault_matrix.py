@@ -345,7 +345,10 @@ def test_worker_killed_mid_generation_reattaches_on_rerun(env: Env, tmp_path: Pa
     try:
         # Kill it once the video is created and its job record is in S3: mid-generation, the video paid for.
         deadline = time.monotonic() + 120
-        while env.creates(prompt) < 1 or read_job_record(env.s3, env.bucket, keys) is None:
+        while (
+            env.creates(prompt) < 1
+            or getattr(read_job_record(env.s3, env.bucket, keys), "status", "") != "running"
+        ):
             if worker.poll() is not None:
                 pytest.fail(f"the worker ended early:\n{worker.stderr.read().decode()[-3000:]}")
             assert time.monotonic() < deadline, "the worker never created the video"

@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from minimax_dagster.storage import CorruptObject, get_json, head_object, put_bytes, put_json, read_head_bytes
+from minimax_dagster.storage import (
+    CorruptObject,
+    condition_failed,
+    delete_if,
+    get_json,
+    head_object,
+    put_bytes,
+    put_bytes_if,
+    put_json,
+    read_head_bytes,
+    read_object,
+)
 
 
 def test_json_round_trip(s3_client, bucket) -> None:
@@ -47,3 +58,24 @@ def test_put_bytes_head_and_range(s3_client, bucket) -> None:
     assert head_object(s3_client, bucket, "missing") is None
     put_bytes(s3_client, bucket, "empty", b"")
     assert read_head_bytes(s3_client, bucket, "empty") == b""
+
+
+def test_conditional_writes_create_once_and_replace_only_what_was_read(s3_client, bucket) -> None:
+    first = put_bytes_if(s3_client, bucket, "c.json", b"1", if_match=None)
+    assert first is not None
+    assert put_bytes_if(s3_client, bucket, "c.json", b"2", if_match=None) is None, "If-None-Match: one create"
+    second = put_bytes_if(s3_client, bucket, "c.json", b"3", if_match=first)
+    assert second is not None and second != first
+    assert put_bytes_if(s3_client, bucket, "c.json", b"4", if_match=first) is None, (
+        "If-Match: an old ETag loses"
+    )
+    assert read_object(s3_client, bucket, "c.json") == (b"3", second)
+    assert put_bytes_if(s3_client, bucket, "gone.json", b"5", if_match=first) is None, "If-Match on no object"
+    assert not delete_if(s3_client, bucket, "c.json", first)
+    assert delete_if(s3_client, bucket, "c.json", second) and read_object(s3_client, bucket, "c.json") is None
+
+
+def test_a_conditional_write_to_a_missing_bucket_is_an_error_not_a_lost_race(s3_client) -> None:
+    with pytest.raises(ClientError) as caught:
+        put_bytes_if(s3_client, "no-such-bucket-here", "c.json", b"1", if_match=None)
+    assert not condition_failed(caught.value)

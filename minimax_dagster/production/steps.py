@@ -1,21 +1,25 @@
 """The per-video steps: claim → reuse → reattach → create, each paying at most once for a video.
 
-1. **Claim, then reuse.** The worker claims the video's key (``<prefix>/_claims/<key>.json``, an S3 conditional
-   write): of several processes or runs asking for the same video at once, one produces it and the others wait
-   for its result; a claim whose holder died is taken over. Everything below happens under the claim. If the
-   video and its sidecar are already in S3 with matching sizes, the prompt is done: nothing is created.
-2. **Reattach.** If a job record (``<prefix>/_jobs/<key>.json``) holds a video id, an earlier run created the
-   video: it is awaited through GET videos/{videoId}, not created again.
+1. **Claim, and learn what an earlier run left, in one request.** The worker creates the video key's job record
+   (``<prefix>/_jobs/<key>.json``, see :mod:`~minimax_dagster.production.records`) with ``If-None-Match: *``.
+   Of several processes or runs asking for the same video at once, exactly one succeeds, and its success proves
+   that no earlier run started this video: it goes straight to the create. The others read the record once and
+   decide: a ``finished`` video whose object is whole is reused; a failed one stays failed (unless
+   ``regenerate_failed``); while a live worker holds the record they wait for its result; a record whose holder
+   died (or that was released unfinished) is taken over (``If-Match`` on its ETag: one taker wins).
+2. **Reattach.** If the record holds a video id, an earlier run created the video: it is awaited through
+   GET videos/{videoId}, not created again.
 3. **Create.** Otherwise a slot is taken on an account with free capacity (see
    :mod:`~minimax_dagster.production.capacity`), the input image uploaded if needed (see
-   :mod:`~minimax_dagster.production.images`), and the video created. The job record is written the moment the
-   stream names the video id.
-4. **Store** (see :mod:`~minimax_dagster.production.store`).
+   :mod:`~minimax_dagster.production.images`), and the video created. The record turns ``running`` the moment
+   the stream names the video id.
+4. **Store** (see :mod:`~minimax_dagster.production.store`); the record turns ``finished`` and is released in
+   the same request.
 
 >>> from minimax_dagster.storage import VideoKeys, video_key
 >>> fox = VideoPrompt(id="fox", prompt="A fox", template_id="1")
->>> PlannedVideo(fox, VideoKeys("p", video_key("1", "A fox", None)), ImageSource(None)).keys.claim[:13]
-'p/_claims/v1-'
+>>> PlannedVideo(fox, VideoKeys("p", video_key("1", "A fox", None)), ImageSource(None)).keys.job[:11]
+'p/_jobs/v1-'
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
+    MiniMaxError,
     ModeratedError,
     OutOfCreditsError,
     ServerError,
@@ -40,9 +45,10 @@ from minimax_dagster.production.images import ImageSource, InputImages, image_ow
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
+from minimax_dagster.production.records import HeldRecord, new_record
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.store import ResultStore
-from minimax_dagster.storage import ClaimHandle, ClaimKeeper, JobRecord, VideoKeys
+from minimax_dagster.storage import ClaimKeeper, JobRecord, VideoKeys
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,17 @@ class PlannedVideo:
     image: ImageSource
 
 
+#: What :meth:`VideoSteps.claim` gives: the prompt's entry (nothing left to do), the record now held by this
+#: worker, or ``None`` while another live worker holds it.
+ClaimOutcome = ManifestEntry | HeldRecord | None
+
+
 class VideoSteps:
     """The steps of one video (see the module docstring); thread-safe, one instance per run.
 
     Args:
         settings: limits (deadline, claim poll, capacity wait, ``regenerate_failed``).
-        keeper: takes and renews the video keys' claims.
+        keeper: takes, renews and releases the video keys' records (their claims).
         store: reads and writes the results in S3.
         images: gives each create its input image.
         client: the calling thread's :class:`MiniMaxClient`.
@@ -87,10 +98,10 @@ class VideoSteps:
     ...         notes=notes,
     ...     )
     ...     fox = VideoPrompt(id="fox", prompt="A fox", template_id="1")
-    ...     handle = steps.claim(fox, VideoKeys("p", "v1-fox"), announce=True)
-    ...     print(keeper.held(), steps.settled(fox, VideoKeys("p", "v1-fox")))
+    ...     held = steps.claim(fox, VideoKeys("p", "v1-fox"), announce=True)
+    ...     print(keeper.held(), held.record.status, held.taken_from)
     ...     keeper.close()
-    ['p/_claims/v1-fox.json'] (None, None)
+    ['p/_jobs/v1-fox.json'] pending None
     """
 
     def __init__(
@@ -116,15 +127,13 @@ class VideoSteps:
         prompt, keys = video.prompt, video.keys
         limit = time.monotonic() + self.settings.generation_deadline
         waited = False
-        # Claim first, then look: a new video (the paid, capacity-bound path) costs one look instead of two,
-        # and the look under the claim is the one that counts (no other process writes this key meanwhile).
         while True:
-            claim = self.claim(prompt, keys, announce=not waited)
-            if claim is not None:
+            # After the first look the record is known to exist: look again with one GET, not PUT + GET.
+            outcome = self.claim(prompt, keys, announce=not waited, exists=waited)
+            if isinstance(outcome, ManifestEntry):
+                return outcome
+            if outcome is not None:
                 break
-            settled, _record = self.settled(prompt, keys)  # the holder may have finished meanwhile
-            if settled is not None:
-                return settled
             if time.monotonic() >= limit:
                 raise TimeoutError(
                     f"another worker held the claim on {keys.key} for more than the generation deadline"
@@ -132,83 +141,124 @@ class VideoSteps:
             waited = True
             time.sleep(self.settings.claim_poll)
         try:
-            settled, record = self.settled(prompt, keys)
-            if settled is not None:
-                return settled
-            if record is not None and record.status != "failed":
-                return self.reattach(prompt, keys, record, pool)
-            return self.create(video, pool)
+            return self.work(video, outcome, pool)
         finally:
-            self.keeper.release(claim)
+            outcome.release()  # nothing is sent when the record was already finished or failed
 
     # ------------------------------------------------------------------------------------------ claim
 
-    def claim(self, prompt: VideoPrompt, keys: VideoKeys, *, announce: bool) -> ClaimHandle | None:
-        """Claim the video's key; ``None`` while another live process holds it (said once with ``announce``).
-        A stale claim (its holder dead, or not renewed within its TTL) is taken over."""
+    def claim(
+        self, prompt: VideoPrompt, keys: VideoKeys, *, announce: bool, exists: bool = False
+    ) -> ClaimOutcome:
+        """Claim the video's key, or find that nothing is left to do (see :data:`ClaimOutcome`).
+
+        Creates the record (one PUT, ``If-None-Match``) unless ``exists`` says an earlier look found one; else,
+        or when the create finds a record, reads it (one GET) and decides: reuse a finished video whose object
+        is whole (one HEAD), keep an earlier failure, wait for a live holder (said once with ``announce``), or
+        take the record over (one PUT, ``If-Match``) when its holder died or released it unfinished.
+        """
         purpose = f"produce {keys.key}"
-        handle = self.keeper.acquire(keys.claim, purpose)
-        if handle is not None:
-            return handle
-        found = self.keeper.inspect(keys.claim)
-        if found is None:  # released between our two requests
-            return self.keeper.acquire(keys.claim, purpose)
-        claim, etag = found
-        if claim is None or claim.is_stale():
-            holder = claim.owner if claim is not None else "an unreadable claim"
-            self._notes.say(prompt, f"taking over the stale claim of {holder} on {keys.key}", "warning")
-            return self.keeper.take_over(keys.claim, etag, purpose)
-        if announce:
-            self._notes.say(prompt, f"{claim.owner} is producing this video; waiting for its result")
-        return None
+        if not exists:
+            handle = self.keeper.acquire(keys.job, purpose, new_record(prompt, keys))
+            if handle is not None:
+                return HeldRecord(self.keeper, handle)
+        found = self.store.look(keys)
+        if found is None:  # deleted since (by hand): create it again
+            handle = self.keeper.acquire(keys.job, purpose, new_record(prompt, keys))
+            return HeldRecord(self.keeper, handle) if handle is not None else None
+        record, etag = found
+        settled = self._settled(prompt, keys, record)
+        if settled is not None:
+            return settled
+        holder = record.holder
+        if holder is not None and not holder.is_stale():
+            if announce:
+                self._notes.say(prompt, f"{holder.owner} is producing this video; waiting for its result")
+            return None
+        if holder is not None:
+            self._notes.say(prompt, f"taking over the stale claim of {holder.owner} on {keys.key}", "warning")
+        handle = self.keeper.take_over(keys.job, etag, purpose, record)
+        return HeldRecord(self.keeper, handle, taken_from=holder) if handle is not None else None
 
-    # ------------------------------------------------------------------------------------------ reuse
-
-    def settled(self, prompt: VideoPrompt, keys: VideoKeys) -> tuple[ManifestEntry | None, JobRecord | None]:
-        """``(entry, None)`` when nothing is left to do (the video is in S3, or an earlier attempt failed for
-        good); else ``(None, job record or None)``, the record read here so the caller need not read it again."""
-        reused = self.store.stored_entry(prompt, keys)
-        if reused is not None:
-            self._notes.say(prompt, f"reusing {reused.s3_uri} (already generated as {reused.video_id})")
-            return reused, None
-        record = self.store.read_job(keys)
-        if record is not None and record.status == "failed" and not self.settings.regenerate_failed:
+    def _settled(self, prompt: VideoPrompt, keys: VideoKeys, record: JobRecord) -> ManifestEntry | None:
+        """The entry when ``record`` leaves nothing to do: a finished video whose object is whole (reused), or an
+        earlier failure (unless ``regenerate_failed``)."""
+        if record.status == "finished":
+            reused = self.store.reusable(prompt, keys, record)
+            if reused is not None:
+                self._notes.say(prompt, f"reusing {reused.s3_uri} (already generated as {reused.video_id})")
+                return reused
+            if record.holder is None:
+                self._notes.say(
+                    prompt,
+                    f"the stored video of {record.video_id} is missing or incomplete: storing it again",
+                )
+        elif record.status == "failed" and not self.settings.regenerate_failed:
             error = record.extra.get("error", "failed")
-            failed = failed_entry(
+            return failed_entry(
                 prompt,
                 keys,
                 f"an earlier run's video {record.video_id} failed ({error}); "
                 "set regenerate_failed=True to pay for a new attempt",
                 video_id=record.video_id,
             )
-            return failed, None
-        return None, record
+        return None
+
+    # ------------------------------------------------------------------------------------------ work
+
+    def work(self, video: PlannedVideo, held: HeldRecord, pool: AccountPool) -> ManifestEntry:
+        """What the held record asks for: reattach to its video id, or create (after looking for a job that
+        a holder which died may have created without recording it)."""
+        prompt, keys = video.prompt, video.keys
+        record = held.record
+        if record.video_id is not None and record.status in ("running", "finished"):
+            return self.reattach(prompt, keys, held, pool)
+        if record.status == "pending" and held.taken_from is not None and prompt.reply_ref is None:
+            found = self._find_created_by(prompt, keys)
+            if found is not None:
+                self._notes.say(
+                    prompt, f"the worker that died had created {found}; reattaching (no new create)"
+                )
+                held.running(found, None)
+                return self.reattach(prompt, keys, held, pool)
+        return self.create(video, held, pool)
+
+    def _find_created_by(self, prompt: VideoPrompt, keys: VideoKeys) -> str | None:
+        """The job a dead holder may have created in the instant between its create and the first event,
+        found by its replyRef (our key): best effort, a lookup that fails is only said."""
+        try:
+            return self._client().find_executing_job(keys.key)
+        except MiniMaxError as exc:
+            self._notes.say(prompt, f"cannot look for a job the dead worker created ({exc})", "warning")
+            return None
 
     # ------------------------------------------------------------------------------------------ reattach
 
     def reattach(
-        self, prompt: VideoPrompt, keys: VideoKeys, record: JobRecord, pool: AccountPool
+        self, prompt: VideoPrompt, keys: VideoKeys, held: HeldRecord, pool: AccountPool
     ) -> ManifestEntry:
-        """Await the job an earlier run created (``record``, read under the claim) and store it: no create."""
-        self._notes.say(
-            prompt, f"reattaching to {record.video_id} (created by an earlier run; no new create)"
-        )
+        """Await the job an earlier run created (the video id of the ``held`` record) and store it: no create."""
+        record = held.record
+        video_id = record.video_id
+        if video_id is None:
+            raise ValueError(f"the record of {keys.key} names no video to reattach to")
+        self._notes.say(prompt, f"reattaching to {video_id} (created by an earlier run; no new create)")
         # The job occupies a slot of its account until it is final, whoever polls it: count it.
-        held, slot = self._slot_for_reattach(pool, record.account)
+        has_slot, slot = self._slot_for_reattach(pool, record.account)
         try:
             result = self._client().reattach(
-                record.video_id,
+                video_id,
                 deadline=self.settings.generation_deadline,
                 on_status=lambda s: self._notes.say(
                     prompt, f"status {s.status}, {s.percent or 0:.0f}%", "debug"
                 ),
             )
         except (VideoFailedError, ModeratedError) as exc:
-            return self.store.record_failure(prompt, keys, record.video_id, record.account, exc)
+            return self.store.record_failure(prompt, keys, held, video_id, record.account, exc)
         finally:
-            if held:
+            if has_slot:
                 pool.release(slot)
-        return self.store.store(prompt, keys, result, reattached=True)
+        return self.store.store(prompt, keys, result, held, reattached=True)
 
     def _slot_for_reattach(self, pool: AccountPool, account: str | None) -> tuple[bool, str | None]:
         """``(True, slot)`` with a slot of the job's account, ``(False, None)`` when the account is no longer
@@ -220,8 +270,8 @@ class VideoSteps:
 
     # ------------------------------------------------------------------------------------------ create
 
-    def create(self, video: PlannedVideo, pool: AccountPool) -> ManifestEntry:
-        """Take a slot, upload the image if needed, create the video and store it.
+    def create(self, video: PlannedVideo, held: HeldRecord, pool: AccountPool) -> ManifestEntry:
+        """Take a slot, upload the image if needed, create the video (recording its id in ``held``) and store it.
 
         An account out of credits or on hold is disabled and another tried; a 429, or a 502/503/504 that
         outlasted the client's retries, is waited out (after looking for a job the create may have made
@@ -241,7 +291,7 @@ class VideoSteps:
                     video_id: str, account: str | None = account, video_ids: list[str] = video_ids
                 ) -> None:
                     video_ids.append(video_id)
-                    self.store.remember_job(prompt, keys, video_id, account)
+                    self.store.remember_job(prompt, held, video_id, account)
 
                 try:
                     result = self._client().generate(
@@ -252,7 +302,7 @@ class VideoSteps:
                     )
                 except (VideoFailedError, ModeratedError) as exc:
                     vid = exc.video_id or (video_ids[0] if video_ids else None)
-                    return self.store.record_failure(prompt, keys, vid, account, exc)
+                    return self.store.record_failure(prompt, keys, held, vid, account, exc)
                 except (OutOfCreditsError, AccountOnHoldError) as exc:
                     if video_ids:
                         raise
@@ -280,14 +330,14 @@ class VideoSteps:
                             prompt, f"the create answered {exc.status}, but job {found} exists; reattaching"
                         )
                         result = self._client().reattach(found, deadline=max(1.0, limit - time.monotonic()))
-                        return self.store.store(prompt, keys, result, reattached=True)
+                        return self.store.store(prompt, keys, result, held, reattached=True)
                     wait = settings.capacity_wait
                     self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
                     time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
                     continue
             finally:
                 pool.release(account)
-            return self.store.store(prompt, keys, result, reattached=False)
+            return self.store.store(prompt, keys, result, held, reattached=False)
 
     def _find_created(self, request: AgentCreateRequest) -> str | None:
         """A gateway error does not prove the job was not created: look for it by its replyRef before paying

@@ -2,12 +2,15 @@
 
 For a video key ``k`` under the prefix (see :class:`~minimax_dagster.storage.VideoKeys`):
 
-- ``videos/k.mp4``: the video (the no-watermark URL when the API gives one), streamed into S3;
+- ``videos/k.mp4``: the video (the no-watermark URL when the API gives one), streamed into S3: one PutObject
+  when it fits in one part, else a multipart upload; either way the object appears whole or not at all;
 - ``videos/k.png|jpg``: its poster;
-- ``videos/k.json``: the sidecar: the manifest entry, every stream event, the images the agent made. Written
-  after the video, so a sidecar whose entry's size matches the video's object means the video is complete;
-- ``_jobs/k.json``: the job record, ``running`` the moment the stream names the video id (crash-resume
-  reattaches to it instead of paying again), then ``finished`` or ``failed``.
+- ``videos/k.json``: the sidecar: the manifest entry, every stream event, the images the agent made;
+- ``_jobs/k.json``: the job record, which is also the key's claim (see
+  :mod:`~minimax_dagster.production.records`): ``pending`` when claimed, ``running`` the moment the stream names
+  the video id (crash-resume reattaches to it instead of paying again), then ``finished`` (with the manifest
+  entry, written after everything else: a finished record whose entry's size matches the video's object means
+  the video is complete) or ``failed``.
 
 >>> keys = VideoKeys("minimax", "v1-abc")
 >>> keys.video, keys.sidecar, keys.job
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -29,6 +32,7 @@ from minimax_dagster.production.entries import entry_for, failed_entry
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
+from minimax_dagster.production.records import HeldRecord
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.storage import (
     DownloadFailed,
@@ -43,19 +47,16 @@ from minimax_dagster.storage import (
     head_object,
     prompt_sha256,
     put_json,
-    read_job_record,
+    read_job_record_with_etag,
     redact_url,
     s3_uri,
     upload_from_url,
-    write_job_record,
 )
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
 logger = logging.getLogger("minimax_dagster.production.store")
-
-_JobStatus = Literal["running", "finished", "failed"]
 
 
 class ResultStore:
@@ -78,9 +79,9 @@ class ResultStore:
     ...     store = ResultStore(s3, settings, client=lambda: MiniMaxClient("t"), session=requests.Session,
     ...                         notes=NoteQueue())
     ...     fox = VideoPrompt(id="fox", prompt="A fox", template_id="1")
-    ...     store.remember_job(fox, VideoKeys("p", "v1-fox"), "user:1-minimax:2-video:3", "2")
-    ...     print(store.read_job(VideoKeys("p", "v1-fox")).status, store.stored_entry(fox, VideoKeys("p", "v1-fox")))
-    running None
+    ...     keys = VideoKeys("p", "v1-fox")
+    ...     print(store.look(keys))
+    None
     """
 
     def __init__(
@@ -100,37 +101,51 @@ class ResultStore:
 
     # ------------------------------------------------------------------------------------------ reading
 
-    def stored_entry(self, prompt: VideoPrompt, keys: VideoKeys) -> ManifestEntry | None:
-        """The entry of a video already in S3 (sidecar, and a video object of the size it records), as
-        ``prompt``'s (``reused``); ``None`` when the video is not (completely) there."""
+    def look(self, keys: VideoKeys) -> tuple[JobRecord, str] | None:
+        """The job record of ``keys`` with its ETag (one GET), ``None`` when there is none."""
+        return read_job_record_with_etag(self.s3, self.settings.bucket, keys)
+
+    def reusable(self, prompt: VideoPrompt, keys: VideoKeys, record: JobRecord) -> ManifestEntry | None:
+        """The entry of the video a ``finished`` record names, as ``prompt``'s (``reused``), if its object is
+        whole (a HEAD: there and of the recorded size); ``None`` when it is not, so that it is stored again.
+
+        A record written before records carried the entry is read with its sidecar (one more GET)."""
         bucket = self.settings.bucket
-        sidecar = get_json(self.s3, bucket, keys.sidecar)
-        if not isinstance(sidecar, dict) or "entry" not in sidecar:
-            return None
+        data = record.entry
+        if data is None:
+            sidecar = get_json(self.s3, bucket, keys.sidecar)
+            if not isinstance(sidecar, dict) or "entry" not in sidecar:
+                return None
+            data = sidecar["entry"]
+        entry = ManifestEntry.model_validate(data)
         head = head_object(self.s3, bucket, keys.video)
-        entry = ManifestEntry.model_validate(sidecar["entry"])
         if head is None or int(head.get("ContentLength", -1)) != entry.bytes:
             return None
         return entry_for(entry, prompt)
 
-    def read_job(self, keys: VideoKeys) -> JobRecord | None:
-        """The job record of ``keys``, ``None`` when no run created this video yet."""
-        return read_job_record(self.s3, self.settings.bucket, keys)
-
     # ------------------------------------------------------------------------------------------ job records
 
-    def remember_job(self, prompt: VideoPrompt, keys: VideoKeys, video_id: str, account: str | None) -> None:
+    def remember_job(self, prompt: VideoPrompt, held: HeldRecord, video_id: str, account: str | None) -> None:
         """Record the paid job as ``running`` (crash-resume); a failure is said loudly but does not stop the
         stream (the video is already paid for)."""
         try:
-            self._write_job(prompt, keys, video_id, account, "running")
+            kept = held.running(video_id, account)
         except Exception as exc:
             self._notes.say(prompt, f"could not record job {video_id} for crash-resume: {exc}", "error")
+            return
+        if not kept:
+            self._notes.say(
+                prompt,
+                f"could not record job {video_id}: another worker took the claim over (this one did not renew "
+                "it within claim_ttl); going on with the video already paid for",
+                "error",
+            )
 
     def record_failure(
         self,
         prompt: VideoPrompt,
         keys: VideoKeys,
+        held: HeldRecord,
         video_id: str | None,
         account: str | None,
         exc: MiniMaxError,
@@ -139,39 +154,23 @@ class ResultStore:
         asked to (``regenerate_failed``)."""
         reason = f"{type(exc).__name__}: {exc.message}"
         if video_id:
-            self._write_job(prompt, keys, video_id, account, "failed", error=reason)
+            held.failed(video_id, account, reason)
         self._notes.say(prompt, f"failed: {reason}", "error")
         return failed_entry(prompt, keys, reason, video_id=video_id)
-
-    def _write_job(
-        self,
-        prompt: VideoPrompt,
-        keys: VideoKeys,
-        video_id: str,
-        account: str | None,
-        status: _JobStatus,
-        **extra: Any,
-    ) -> None:
-        about: dict[str, Any] = {"prompt_id": prompt.id}
-        if prompt.partition is not None:
-            about["partition"] = prompt.partition
-        record = JobRecord(
-            key=keys.key,
-            video_id=video_id,
-            template_id=prompt.template_id or "",
-            prompt_sha256=prompt_sha256(prompt.prompt),
-            account=account,
-            status=status,
-            extra={**about, **extra},
-        )
-        write_job_record(self.s3, self.settings.bucket, keys, record)
 
     # ------------------------------------------------------------------------------------------ storing
 
     def store(
-        self, prompt: VideoPrompt, keys: VideoKeys, result: GenerationResult, *, reattached: bool
+        self,
+        prompt: VideoPrompt,
+        keys: VideoKeys,
+        result: GenerationResult,
+        held: HeldRecord,
+        *,
+        reattached: bool,
     ) -> ManifestEntry:
-        """Store a finished generation: the video, then its poster, then the sidecar; mark the job finished.
+        """Store a finished generation: the video, then its poster, then the sidecar; then the ``held`` record
+        turns ``finished`` (with the entry) and is released, in one request.
 
         A video that cannot be stored raises ``StorageError``; its job record keeps the video id, so a retry
         reattaches and downloads again without paying. A poster that cannot be stored is only a warning.
@@ -246,7 +245,13 @@ class ResultStore:
                 "images": result.images,
             },
         )
-        self._write_job(prompt, keys, result.video_id, result.account, "finished", s3_uri=uploaded.uri)
+        if not held.finished(entry):
+            self._notes.say(
+                prompt,
+                f"stored, but its job record could not be marked finished: a later run will store {result.video_id} "
+                "again (no new create)",
+                "warning",
+            )
         return entry
 
     def _store_video(

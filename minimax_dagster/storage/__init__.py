@@ -11,8 +11,8 @@ nothing about Dagster, the MiniMax API client or the producer. One module per jo
 ``download``              fetching a URL under the policy, and the counting, size-capped body reader
 ``upload``                streaming a URL into S3 (single PUT or multipart), nothing left behind on failure
 ``multipart``             finding and aborting open multipart uploads
-``objects``               small objects: bytes, JSON, HEAD, the first bytes of an object
-``records``               job records, the crash-resume record of a paid generation
+``objects``               small objects: bytes, JSON, conditional writes, HEAD, the first bytes of an object
+``records``               job records: per video key, its claim and the crash-resume record of the paid job
 ``claims``                cross-process claims through S3 conditional writes; ``claim_keeper`` renews them
 ========================  ==================================================================================
 
@@ -25,6 +25,7 @@ from minimax_dagster.storage.claim_keeper import ClaimKeeper
 from minimax_dagster.storage.claims import (
     Claim,
     ClaimHandle,
+    claim_body,
     host_identity,
     pid_alive,
     read_claim,
@@ -58,9 +59,24 @@ from minimax_dagster.storage.keys import (
     video_key,
 )
 from minimax_dagster.storage.multipart import abort_stale_multipart_uploads
-from minimax_dagster.storage.objects import get_json, head_object, put_bytes, put_json, read_head_bytes
+from minimax_dagster.storage.objects import (
+    condition_failed,
+    delete_if,
+    get_json,
+    head_object,
+    put_bytes,
+    put_bytes_if,
+    put_json,
+    read_head_bytes,
+    read_object,
+)
 from minimax_dagster.storage.policy import DownloadPolicy
-from minimax_dagster.storage.records import JobRecord, read_job_record, write_job_record
+from minimax_dagster.storage.records import (
+    JobRecord,
+    read_job_record,
+    read_job_record_with_etag,
+    write_job_record,
+)
 from minimax_dagster.storage.redact import redact_url
 from minimax_dagster.storage.upload import UploadResult, upload_from_url
 
@@ -84,6 +100,9 @@ __all__ = [
     "UploadResult",
     "VideoKeys",
     "abort_stale_multipart_uploads",
+    "claim_body",
+    "condition_failed",
+    "delete_if",
     "get_json",
     "head_object",
     "host_identity",
@@ -92,10 +111,13 @@ __all__ = [
     "pid_alive",
     "prompt_sha256",
     "put_bytes",
+    "put_bytes_if",
     "put_json",
     "read_claim",
     "read_head_bytes",
     "read_job_record",
+    "read_job_record_with_etag",
+    "read_object",
     "redact_url",
     "release_claim",
     "replace_claim",

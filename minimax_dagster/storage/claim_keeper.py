@@ -1,5 +1,9 @@
 """The claim keeper: takes this process's claims, renews them from a daemon thread, releases them; and counting
 slots (``<prefix>/<i>.json``) built on the same claims.
+
+A claim may be held in a record (a video's job record): then the keeper's writes carry the record too, so taking
+the claim creates the record, :meth:`ClaimKeeper.update` records progress, and :meth:`ClaimKeeper.release`
+writes the record's last state, each in one conditional request.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from minimax_dagster.storage.claims import (
     Claim,
     ClaimHandle,
+    claim_body,
     host_identity,
     read_claim,
     release_claim,
-    replace_claim,
-    try_claim,
 )
 from minimax_dagster.storage.keys import s3_uri
+from minimax_dagster.storage.objects import put_bytes_if
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -37,7 +43,9 @@ class ClaimKeeper:
 
     A daemon thread renews every held claim each ``ttl / 4`` seconds, so a claim stays live exactly as long as
     its holder does: a killed holder's claims go stale after ``ttl`` (at once for a dead process on the same
-    host). Thread-safe; ``close()`` stops the thread and releases whatever is still held.
+    host). Thread-safe; ``close()`` stops the thread and releases whatever is still held. Every write of one
+    claim (renewal, update, release) is ``If-Match`` on the ETag of the previous one, so a claim taken over by
+    another process is never written again: the keeper notes it in ``lost``.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -70,7 +78,6 @@ class ClaimKeeper:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._io = threading.Lock()  # a renewal and a release of the same claim never cross
         self.lost: list[str] = []
 
     def _claim(self, purpose: str, acquired_at: float | None = None) -> Claim:
@@ -85,10 +92,10 @@ class ClaimKeeper:
             ttl=self.ttl,
         )
 
-    def _hold(self, key: str, etag: str | None, claim: Claim) -> ClaimHandle | None:
+    def _hold(self, key: str, etag: str | None, claim: Claim, record: BaseModel | None) -> ClaimHandle | None:
         if etag is None:
             return None
-        handle = ClaimHandle(key, etag, claim)
+        handle = ClaimHandle(key, etag, claim, record)
         with self._lock:
             self._held[key] = handle
             if self._thread is None:
@@ -96,15 +103,39 @@ class ClaimKeeper:
                 self._thread.start()
         return handle
 
-    def acquire(self, key: str, purpose: str = "") -> ClaimHandle | None:
-        """Create the claim at ``key``; ``None`` when someone holds it (see :meth:`inspect`)."""
+    def acquire(self, key: str, purpose: str = "", record: BaseModel | None = None) -> ClaimHandle | None:
+        """Create the claim at ``key`` (as the holder of ``record``, when given: see
+        :class:`~minimax_dagster.storage.ClaimHandle`); ``None`` when an object is already there. For a record,
+        success also proves that no earlier record exists."""
         claim = self._claim(purpose)
-        return self._hold(key, try_claim(self.s3, self.bucket, key, claim), claim)
+        etag = put_bytes_if(self.s3, self.bucket, key, claim_body(claim, record), if_match=None)
+        return self._hold(key, etag, claim, record)
 
-    def take_over(self, key: str, etag: str, purpose: str = "") -> ClaimHandle | None:
-        """Replace a stale claim whose ETag is ``etag``; ``None`` when another process was faster."""
+    def take_over(
+        self, key: str, etag: str, purpose: str = "", record: BaseModel | None = None
+    ) -> ClaimHandle | None:
+        """Replace the (stale or released) object whose ETag is ``etag`` with our claim, held in ``record`` when
+        given; ``None`` when another process changed it first."""
         claim = self._claim(purpose)
-        return self._hold(key, replace_claim(self.s3, self.bucket, key, claim, etag), claim)
+        new_etag = put_bytes_if(self.s3, self.bucket, key, claim_body(claim, record), if_match=etag)
+        return self._hold(key, new_etag, claim, record)
+
+    def update(self, handle: ClaimHandle, record: BaseModel) -> bool:
+        """Write ``record`` (still held by us) over the held one, ``If-Match`` on its ETag: one request that
+        records progress and renews the claim. ``False`` when the claim was lost (taken over as stale) or
+        released; S3 errors are raised."""
+        with handle.lock:
+            if not self._holds(handle):
+                return False
+            claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
+            etag = put_bytes_if(
+                self.s3, self.bucket, handle.key, claim_body(claim, record), if_match=handle.etag
+            )
+            if etag is None:
+                self._lose(handle)
+                return False
+            handle.etag, handle.claim, handle.record = etag, claim, record
+            return True
 
     def inspect(self, key: str) -> tuple[Claim | None, str] | None:
         """The claim currently at ``key`` with its ETag (see :func:`read_claim`)."""
@@ -139,15 +170,40 @@ class ClaimKeeper:
                     return handle
         return None
 
-    def release(self, handle: ClaimHandle) -> None:
-        """Stop renewing ``handle`` and delete its claim (unless someone took it over meanwhile)."""
-        try:
-            with self._io:
-                with self._lock:
-                    current = self._held.pop(handle.key, handle)
-                release_claim(self.s3, self.bucket, current.key, current.etag)
-        except Exception:  # an unreleased claim only delays others until it goes stale
-            log.warning("could not release the claim %s", s3_uri(self.bucket, handle.key), exc_info=True)
+    def release(self, handle: ClaimHandle, record: BaseModel | None = None) -> bool:
+        """Stop renewing ``handle`` and give the claim up, unless it was lost or released already (then nothing
+        is sent): a bare claim is deleted; a claim held in a record is cleared from it, in the same request that
+        writes ``record`` (default: the held one) as the record's last state. ``False`` when the claim was not
+        ours any more or S3 failed (logged: an unreleased claim only delays others until it goes stale)."""
+        with handle.lock:
+            with self._lock:
+                if self._held.get(handle.key) is not handle:
+                    return False
+                del self._held[handle.key]
+            try:
+                if handle.record is None:
+                    return release_claim(self.s3, self.bucket, handle.key, handle.etag)
+                body = claim_body(None, handle.record if record is None else record)
+                etag = put_bytes_if(self.s3, self.bucket, handle.key, body, if_match=handle.etag)
+            except Exception:
+                log.warning("could not release the claim %s", s3_uri(self.bucket, handle.key), exc_info=True)
+                return False
+            if etag is None:
+                log.warning("lost the claim %s before releasing it", s3_uri(self.bucket, handle.key))
+                return False
+            handle.etag = etag
+            return True
+
+    def _holds(self, handle: ClaimHandle) -> bool:
+        with self._lock:
+            return self._held.get(handle.key) is handle
+
+    def _lose(self, handle: ClaimHandle) -> None:
+        with self._lock:
+            if self._held.get(handle.key) is handle:
+                del self._held[handle.key]
+                self.lost.append(handle.key)
+        log.warning("lost the claim %s (taken over as stale)", s3_uri(self.bucket, handle.key))
 
     def held(self) -> list[str]:
         """Keys of the claims held now."""
@@ -159,25 +215,25 @@ class ClaimKeeper:
         with self._lock:
             handles = list(self._held.values())
         for handle in handles:
-            claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
-            with self._io:
-                with self._lock:
-                    if self._held.get(handle.key) is not handle:
-                        continue  # released meanwhile
+            with handle.lock:
+                if not self._holds(handle):
+                    continue  # released meanwhile
+                claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
                 try:
-                    etag = replace_claim(self.s3, self.bucket, handle.key, claim, handle.etag)
+                    etag = put_bytes_if(
+                        self.s3,
+                        self.bucket,
+                        handle.key,
+                        claim_body(claim, handle.record),
+                        if_match=handle.etag,
+                    )
                 except Exception:
                     log.warning(
                         "could not renew the claim %s", s3_uri(self.bucket, handle.key), exc_info=True
                     )
                     continue
-            with self._lock:
-                if self._held.get(handle.key) is not handle:
-                    continue
                 if etag is None:
-                    del self._held[handle.key]
-                    self.lost.append(handle.key)
-                    log.warning("lost the claim %s (taken over as stale)", s3_uri(self.bucket, handle.key))
+                    self._lose(handle)
                 else:
                     handle.etag, handle.claim = etag, claim
 

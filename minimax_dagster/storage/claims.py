@@ -7,6 +7,10 @@ this host, is stale and may be taken over (again ``IfMatch``, so only one taker 
 conditional writes: AWS S3 (since 2024), MinIO, R2; moto 5 for tests. :class:`~minimax_dagster.storage.ClaimKeeper`
 does the renewing.
 
+A claim is either a bare object (the account slots) or the ``holder`` of a record (a video's job record): then one
+object says both who works on the key and what is known about it, and taking the claim, recording progress and
+releasing it are each one request (see :func:`claim_body`).
+
 >>> c = Claim(owner="w1:42:ab", host="w1", pid=42, acquired_at=0.0, renewed_at=0.0, ttl=60)
 >>> c.is_stale(now=30.0, hostname="w2")
 False
@@ -17,21 +21,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
 import time
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from minimax_dagster.storage.objects import read_object
+from minimax_dagster.storage.objects import delete_if, put_bytes_if, read_object
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
-    from types_boto3_s3.type_defs import PutObjectRequestTypeDef
 
 __all__ = [
     "Claim",
     "ClaimHandle",
+    "claim_body",
     "host_identity",
     "pid_alive",
     "read_claim",
@@ -110,7 +114,12 @@ class Claim(BaseModel):
 
 @dataclasses.dataclass
 class ClaimHandle:
-    """A claim this process holds: its key, the ETag of the current body (updated on renewal), the body.
+    """A claim this process holds: its key, the ETag of the current body (updated on renewal), the claim, and the
+    record it is held in (``None`` for a bare claim, whose body is the claim itself).
+
+    A record is a pydantic model with a ``holder`` field (a :class:`~minimax_dagster.storage.JobRecord`, say):
+    the object at ``key`` is the record with the claim as its holder, so the claim and what it protects are
+    written in one request. ``lock`` keeps this handle's writes (renewal, update, release) one at a time.
 
     >>> claim = Claim(owner="w1:42:ab", acquired_at=0.0, renewed_at=0.0, ttl=60)
     >>> ClaimHandle("p/_claims/v1-x.json", "etag-1", claim).claim.owner
@@ -120,37 +129,28 @@ class ClaimHandle:
     key: str
     etag: str
     claim: Claim
+    record: BaseModel | None = None
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    # 412: the condition does not hold; 409: a concurrent conditional write won; 404: IfMatch on a gone key.
-    return code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (409, 412)
+def claim_body(claim: Claim | None, record: BaseModel | None = None) -> bytes:
+    """The JSON bytes of a claim object: the claim itself, or ``record`` with ``claim`` as its ``holder``
+    (``None``: a released record).
 
-
-def _put_claim(
-    s3_client: S3Client, bucket: str, key: str, claim: Claim, *, if_match: str | None
-) -> str | None:
-    """Put ``claim`` at ``key`` if no object is there (``if_match`` None) or only if its ETag is ``if_match``;
-    the new ETag, or ``None`` when the condition does not hold."""
-    request: PutObjectRequestTypeDef = {
-        "Bucket": bucket,
-        "Key": key,
-        "Body": claim.model_dump_json().encode("utf-8"),
-        "ContentType": "application/json",
-    }
-    if if_match is None:
-        request["IfNoneMatch"] = "*"
-    else:
-        request["IfMatch"] = f'"{if_match}"'
-    try:
-        response = s3_client.put_object(**request)
-    except ClientError as exc:
-        if _condition_failed(exc):
-            return None
-        raise
-    return str(response.get("ETag", "")).strip('"')
+    >>> from pydantic import BaseModel
+    >>> class Job(BaseModel):
+    ...     status: str
+    ...     holder: Claim | None = None
+    >>> claim_body(None, Job(status="finished"))
+    b'{"status":"finished","holder":null}'
+    """
+    if record is None:
+        if claim is None:
+            raise ValueError("a bare claim object needs a claim")
+        return claim.model_dump_json().encode("utf-8")
+    if "holder" not in type(record).model_fields:
+        raise ValueError(f"{type(record).__name__} has no 'holder' field: it cannot hold a claim")
+    return record.model_copy(update={"holder": claim}).model_dump_json().encode("utf-8")
 
 
 def try_claim(s3_client: S3Client, bucket: str, key: str, claim: Claim) -> str | None:
@@ -166,7 +166,7 @@ def try_claim(s3_client: S3Client, bucket: str, key: str, claim: Claim) -> str |
     ...     try_claim(s3, "bkt", "p/_claims/k.json", c) is not None, try_claim(s3, "bkt", "p/_claims/k.json", c)
     (True, None)
     """
-    return _put_claim(s3_client, bucket, key, claim, if_match=None)
+    return put_bytes_if(s3_client, bucket, key, claim_body(claim), if_match=None)
 
 
 def replace_claim(s3_client: S3Client, bucket: str, key: str, claim: Claim, etag: str) -> str | None:
@@ -186,7 +186,7 @@ def replace_claim(s3_client: S3Client, bucket: str, key: str, claim: Claim, etag
     ...     read_claim(s3, "bkt", "k.json") == (c.model_copy(update={"renewed_at": 30}), renewed)
     True
     """
-    return _put_claim(s3_client, bucket, key, claim, if_match=etag)
+    return put_bytes_if(s3_client, bucket, key, claim_body(claim), if_match=etag)
 
 
 def read_claim(s3_client: S3Client, bucket: str, key: str) -> tuple[Claim | None, str] | None:
@@ -227,10 +227,4 @@ def release_claim(s3_client: S3Client, bucket: str, key: str, etag: str) -> bool
     ...     release_claim(s3, "bkt", "k.json", "not-the-etag"), release_claim(s3, "bkt", "k.json", etag)
     (False, True)
     """
-    try:
-        s3_client.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
-    except ClientError as exc:
-        if _condition_failed(exc):
-            return False
-        raise
-    return True
+    return delete_if(s3_client, bucket, key, etag)

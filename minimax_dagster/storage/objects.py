@@ -1,6 +1,8 @@
-"""Small S3 objects: bytes and JSON in one request, HEAD, the first bytes of an object.
+"""Small S3 objects: bytes and JSON in one request, conditional writes and deletes, HEAD, the first bytes of an
+object.
 
-"No object at the key" reads as ``None``; every other S3 error (a missing bucket, say) is raised.
+"No object at the key" reads as ``None``, and a write whose condition does not hold as ``None`` or ``False``;
+every other S3 error (a missing bucket, say) is raised.
 
 >>> import boto3
 >>> from moto import mock_aws
@@ -28,8 +30,19 @@ from minimax_dagster.storage.errors import CorruptObject
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import PutObjectRequestTypeDef
 
-__all__ = ["get_json", "head_object", "put_bytes", "put_json", "read_head_bytes"]
+__all__ = [
+    "condition_failed",
+    "delete_if",
+    "get_json",
+    "head_object",
+    "put_bytes",
+    "put_bytes_if",
+    "put_json",
+    "read_head_bytes",
+    "read_object",
+]
 
 _MAX_METADATA_BYTES = 2 * KiB  # S3's limit on user-defined metadata
 
@@ -96,6 +109,91 @@ def put_bytes(
         Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=validate_metadata(metadata)
     )
     return str(response.get("ETag", "")).strip('"')
+
+
+def condition_failed(exc: ClientError) -> bool:
+    """Whether ``exc`` says a conditional write's condition did not hold (rather than that S3 failed).
+
+    412: the condition does not hold; 409: a concurrent conditional write to the key won; 404: ``If-Match`` on a
+    key that is gone.
+
+    >>> condition_failed(ClientError({"Error": {"Code": "PreconditionFailed"}}, "PutObject"))
+    True
+    >>> condition_failed(ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject"))
+    False
+    """
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (409, 412)
+
+
+def put_bytes_if(
+    s3_client: S3Client,
+    bucket: str,
+    key: str,
+    data: bytes,
+    *,
+    if_match: str | None,
+    content_type: str = "application/json",
+) -> str | None:
+    """Store ``data`` at ``key`` only if no object is there (``if_match=None``: ``If-None-Match: *``) or only if
+    the object's ETag is still ``if_match``; the new ETag, or ``None`` when the condition does not hold.
+
+    Of several processes writing the same key with the same condition at once, S3 lets exactly one succeed.
+    Needs an S3 that honours conditional writes (AWS S3 since 2024, MinIO, R2; moto 5).
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     first = put_bytes_if(s3, "bkt", "k.json", b"{}", if_match=None)
+    ...     again = put_bytes_if(s3, "bkt", "k.json", b"{}", if_match=None)  # an object is there
+    ...     moved = put_bytes_if(s3, "bkt", "k.json", b"[]", if_match=first)
+    ...     stale = put_bytes_if(s3, "bkt", "k.json", b"[1]", if_match=first)  # no longer its ETag
+    >>> first is not None, again, moved is not None, stale
+    (True, None, True, None)
+    """
+    request: PutObjectRequestTypeDef = {
+        "Bucket": bucket,
+        "Key": key,
+        "Body": data,
+        "ContentType": content_type,
+    }
+    if if_match is None:
+        request["IfNoneMatch"] = "*"
+    else:
+        request["IfMatch"] = f'"{if_match}"'
+    try:
+        response = s3_client.put_object(**request)
+    except ClientError as exc:
+        if condition_failed(exc):
+            return None
+        raise
+    return str(response.get("ETag", "")).strip('"')
+
+
+def delete_if(s3_client: S3Client, bucket: str, key: str, etag: str) -> bool:
+    """Delete the object at ``key`` only if its ETag is still ``etag``; ``False`` when it is not (or is gone).
+
+    >>> import boto3
+    >>> from moto import mock_aws
+    >>> from minimax_dagster.storage import s3_client_config
+    >>> with mock_aws():
+    ...     s3 = boto3.client("s3", region_name="us-east-1", config=s3_client_config())
+    ...     _ = s3.create_bucket(Bucket="bkt")
+    ...     etag = put_bytes(s3, "bkt", "k.json", b"{}")
+    ...     delete_if(s3, "bkt", "k.json", "not-the-etag"), delete_if(s3, "bkt", "k.json", etag)
+    (False, True)
+    """
+    try:
+        s3_client.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+    except ClientError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
 
 
 def put_json(s3_client: S3Client, bucket: str, key: str, obj: Any) -> str:
