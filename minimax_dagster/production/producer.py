@@ -37,6 +37,7 @@ from minimax_dagster.production.entries import entry_for, failed_entry
 from minimax_dagster.production.images import ImageSource, InputImages, identify_image
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import Note, NoteQueue
+from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.steps import PlannedVideo, VideoSteps
@@ -170,6 +171,85 @@ class VideoProducer:
         return [by_row[p.partition, p.id] for p in prompts if (p.partition, p.id) in by_row]
 
     # ------------------------------------------------------------------------------------------ planning
+
+    def plan(self, prompts: list[VideoPrompt]) -> ProductionPlan:
+        """What :meth:`run` would do with ``prompts`` now, found by reading only (no claim, no write, no upload,
+        no create): see :mod:`~minimax_dagster.production.preview`. Reads each video's sidecar, object head and
+        job record (``IDENTIFY_THREADS`` at a time), and each ``s3://`` image's head.
+
+        >>> import boto3
+        >>> from moto import mock_aws
+        >>> from minimax_dagster.storage import DownloadPolicy
+        >>> with mock_aws():
+        ...     s3 = boto3.client("s3", region_name="us-east-1")
+        ...     _ = s3.create_bucket(Bucket="b")
+        ...     settings = ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
+        ...     producer = VideoProducer(lambda: MiniMaxClient("t"), s3, settings)
+        ...     plan = producer.plan([VideoPrompt(id=i, prompt="A fox", template_id="1") for i in ("a", "b")])
+        >>> [(o.prompt.id, o.decision) for o in plan.outcomes], plan.new_videos
+        ([('a', 'create'), ('b', 'same_video')], 1)
+        """
+        leaders, followers = self._plan(prompts)
+        planned = [item for item in leaders if isinstance(item, PlannedVideo)]
+        if planned:
+            with ThreadPoolExecutor(min(IDENTIFY_THREADS, len(planned)), "minimax-plan") as executor:
+                looked = dict(zip((id(v) for v in planned), executor.map(self._look, planned), strict=True))
+        else:
+            looked = {}
+        by_row: dict[RowKey, PlannedOutcome] = {}
+        for item in leaders:
+            prompt = item.prompt
+            if isinstance(item, _Unplanned):
+                error = f"{type(item.error).__name__}: {item.error}"
+                by_row[prompt.partition, prompt.id] = PlannedOutcome(prompt, "known_fail", None, reason=error)
+                continue
+            outcome = looked[id(item)]
+            by_row[prompt.partition, prompt.id] = outcome
+            for follower in followers.get((prompt.partition, prompt.id), []):
+                by_row[follower.partition, follower.id] = PlannedOutcome(
+                    follower,
+                    "same_video",
+                    outcome.key,
+                    video_id=outcome.video_id,
+                    reason=f"same video as {prompt.label} ({outcome.decision})",
+                )
+        return ProductionPlan([by_row[p.partition, p.id] for p in prompts if (p.partition, p.id) in by_row])
+
+    def _look(self, video: PlannedVideo) -> PlannedOutcome:
+        """The decision the steps would take for ``video`` now (as ``VideoSteps.settled`` and ``produce``)."""
+        prompt, keys = video.prompt, video.keys
+        stored = self._store.stored_entry(prompt, keys)
+        if stored is not None:
+            return PlannedOutcome(
+                prompt, "reuse", keys.key, video_id=stored.video_id, reason=f"in S3 at {stored.s3_uri}"
+            )
+        record = self._store.read_job(keys)
+        if record is None:
+            return PlannedOutcome(prompt, "create", keys.key, reason="not in S3 and no job record: a new job")
+        if record.status == "failed":
+            error = record.extra.get("error", "failed")
+            if self.settings.regenerate_failed:
+                return PlannedOutcome(
+                    prompt,
+                    "create",
+                    keys.key,
+                    reason=f"a new attempt (regenerate_failed) after video {record.video_id} failed ({error})",
+                )
+            return PlannedOutcome(
+                prompt,
+                "known_fail",
+                keys.key,
+                video_id=record.video_id,
+                reason=f"an earlier run's video {record.video_id} failed ({error}); "
+                "set regenerate_failed=True to pay for a new attempt",
+            )
+        return PlannedOutcome(
+            prompt,
+            "reattach",
+            keys.key,
+            video_id=record.video_id,
+            reason=f"job {record.video_id} of an earlier run ({record.status}): awaited, not created again",
+        )
 
     def _plan(
         self, prompts: list[VideoPrompt]

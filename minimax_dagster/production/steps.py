@@ -28,6 +28,7 @@ from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
+    CreateOutcomeUnknownError,
     ModeratedError,
     OutOfCreditsError,
     ServerError,
@@ -253,6 +254,9 @@ class VideoSteps:
                 except (VideoFailedError, ModeratedError) as exc:
                     vid = exc.video_id or (video_ids[0] if video_ids else None)
                     return self.store.record_failure(prompt, keys, vid, account, exc)
+                except CreateOutcomeUnknownError as exc:
+                    # Never retried: the create may have made a paid job that nobody could find.
+                    return self._outcome_unknown(prompt, keys, request, exc)
                 except (OutOfCreditsError, AccountOnHoldError) as exc:
                     if video_ids:
                         raise
@@ -288,6 +292,23 @@ class VideoSteps:
             finally:
                 pool.release(account)
             return self.store.store(prompt, keys, result, reattached=False)
+
+    def _outcome_unknown(
+        self,
+        prompt: VideoPrompt,
+        keys: VideoKeys,
+        request: AgentCreateRequest,
+        exc: CreateOutcomeUnknownError,
+    ) -> ManifestEntry:
+        """The failed entry of a create that may have made a paid job: where to look, and what not to do."""
+        where = f"account {request.account}" if request.account else "the video accounts (the API chose one)"
+        error = (
+            f"{type(exc).__name__} on {where}: {exc}. A paid job may exist: check GET videos/?account=... of "
+            f"{where} for a video whose desc is this row's prompt; if there is one, take the video from there "
+            f"(re-running this row would pay for it again); if there is none, re-run to create it"
+        )
+        self._notes.say(prompt, f"failed: {error}", "error")
+        return failed_entry(prompt, keys, error)
 
     def _find_created(self, request: AgentCreateRequest) -> str | None:
         """A gateway error does not prove the job was not created: look for it by its replyRef before paying
