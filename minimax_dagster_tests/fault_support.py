@@ -102,8 +102,9 @@ class ApiProxy:
     """A reverse proxy over real sockets in front of the simulator's API, for what the simulator plays per prompt
     only: ``refuse`` answers creates naming certain accounts with a fixed error (412 on one account while the
     others still have credits); ``rewrite`` replaces bytes in every line of every answer, stream events included;
-    ``fail_lists`` answers every GET videos/ (an account's list) with that status. ``requests`` records every
-    request in order: ``(method, path and query, the create's prompt or None)``.
+    ``fail`` answers every GET whose path ends with a key (``"/videos/"``: an account's list,
+    ``"/videos/agent-templates"``) with that status. ``requests`` records every request in order:
+    ``(method, path and query, the create's prompt or None)``.
     """
 
     _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -114,11 +115,11 @@ class ApiProxy:
         *,
         refuse: dict[str, tuple[int, str]] | None = None,
         rewrite: tuple[str, str] | None = None,
-        fail_lists: int | None = None,
+        fail: dict[str, int] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.refuse = refuse or {}
-        self.fail_lists = fail_lists
+        self.fail = dict(fail or {})
         self.requests: list[tuple[str, str, str | None]] = []
         self.rewrite = (rewrite[0].encode(), rewrite[1].encode()) if rewrite else None
         self.refused: dict[str, int] = {}
@@ -170,11 +171,9 @@ class ApiProxy:
                 status, message = self.refuse[account]
                 return web.json_response({"error": message, "code": status}, status=status)
         self.requests.append((request.method, request.path_qs, prompt))
-        if self.fail_lists is not None and request.method == "GET" and request.path.endswith("/videos/"):
-            status = self.fail_lists
-            return web.json_response(
-                {"error": "proxy: the list is unavailable", "code": status}, status=status
-            )
+        failing = [status for end, status in self.fail.items() if request.path.endswith(end)]
+        if failing and request.method == "GET":
+            return web.json_response({"error": "proxy: unavailable", "code": failing[0]}, status=failing[0])
         headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}
         async with self._session.request(
             request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False

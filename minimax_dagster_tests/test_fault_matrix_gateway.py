@@ -126,7 +126,7 @@ def test_an_outcome_that_cannot_be_known_fails_the_row_without_a_second_create_o
     """The account's list answers 500: the job queued behind the 502 can be neither found nor ruled out."""
     unknown = "A lynx in deep snow [sim:http502_queued]"
     control = "A calm pond at noon"
-    proxy.fail_lists = 500
+    proxy.fail = {"/videos/": 500}
     result = env.run(
         [{"id": "lynx", "prompt": unknown}, {"id": "pond", "prompt": control}],
         overrides={"base_url": proxy.base_url},
@@ -194,7 +194,7 @@ def test_client_alone_raises_outcome_unknown_when_the_list_cannot_be_read(
     sim: MiniMaxSimulator, proxy: ApiProxy
 ) -> None:
     prompt = "A badger at dusk, client alone [sim:http504_queued]"
-    proxy.fail_lists = 500
+    proxy.fail = {"/videos/": 500}
     with client_for(proxy.base_url, sim.token) as client, pytest.raises(CreateOutcomeUnknownError) as info:
         client.generate({"templateId": TEMPLATE, "prompt": prompt, "account": "100001"})
     assert not info.value.retryable and "cannot read the videos of account 100001" in str(info.value)

@@ -211,7 +211,7 @@ class VideoProducer:
                     "same_video",
                     outcome.key,
                     video_id=outcome.video_id,
-                    reason=f"same video as {prompt.label} ({outcome.decision})",
+                    reason=f"{prompt.label}: {outcome.decision}",
                 )
         return ProductionPlan([by_row[p.partition, p.id] for p in prompts if (p.partition, p.id) in by_row])
 
