@@ -182,8 +182,8 @@ class VideoProducer:
         >>> from minimax_dagster.storage import DownloadPolicy
         >>> with mock_aws():
         ...     s3 = boto3.client("s3", region_name="us-east-1")
-        ...     _ = s3.create_bucket(Bucket="b")
-        ...     settings = ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
+        ...     _ = s3.create_bucket(Bucket="bkt")
+        ...     settings = ProducerSettings(bucket="bkt", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
         ...     producer = VideoProducer(lambda: MiniMaxClient("t"), s3, settings)
         ...     plan = producer.plan([VideoPrompt(id=i, prompt="A fox", template_id="1") for i in ("a", "b")])
         >>> [(o.prompt.id, o.decision) for o in plan.outcomes], plan.new_videos
