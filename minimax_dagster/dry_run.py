@@ -158,7 +158,7 @@ class PlanReport:
         if not unknown:
             return f"paid, {known} credit(s)"
         if unknown == paid:
-            return "paid, credits unknown: the template detail gives none"
+            return "paid, credits unknown (no template detail gave them)"
         return f"paid, {known} credit(s) and {unknown} prompt(s) of unknown credits"
 
 
