@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from minimax_dagster.execution import MiniMaxVideoRun, VideoAssetOptions
 from minimax_dagster.metadata import manifest_column_schema
@@ -28,10 +29,34 @@ VIDEO_ASSET_KINDS = frozenset({"minimax", "s3"})
 
 
 class VideoAssetConfig(dg.Config):
-    """Run configuration of a video asset (defaults come from the factory arguments)."""
+    """Run configuration of a video asset (defaults come from the factory arguments).
 
-    allow_partial: bool | None = None
-    regenerate_failed: bool | None = None
+    >>> VideoAssetConfig(dry_run=True, max_new_videos=10).max_new_videos
+    10
+    """
+
+    allow_partial: bool | None = Field(
+        default=None, description="Materialize even when some prompts failed (default: the factory's)."
+    )
+    regenerate_failed: bool | None = Field(
+        default=None,
+        description="Pay for a new attempt of prompts whose video failed (default: the factory's).",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description=(
+            "Validate, look templates up and report per prompt whether it would be created (paid), reused or "
+            "reattached, with credits when known; no create, nothing written, nothing materialized."
+        ),
+    )
+    max_new_videos: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Fail before the first create when the run would create more new paid videos than this "
+            "(default: the factory's; none: no cap)."
+        ),
+    )
 
 
 def build_minimax_video_asset(
@@ -48,6 +73,7 @@ def build_minimax_video_asset(
     allow_partial: bool = False,
     regenerate_failed: bool = False,
     check_templates: bool = True,
+    max_new_videos: int | None = None,
     log_heartbeats: bool = False,
     summary_interval: float = 30.0,
     video_link_base_url: str | None = None,
@@ -84,6 +110,9 @@ def build_minimax_video_asset(
         allow_partial: materialize even when some prompts failed (they are listed in the metadata).
         regenerate_failed: pay for a new attempt of prompts whose earlier video failed.
         check_templates: look templates up before creating anything, to refuse rows they cannot take.
+        max_new_videos: a run that would create more new paid videos than this fails before the first create,
+            naming the cap and the count (run config ``max_new_videos`` overrides it; ``None``: no cap). Run
+            config ``dry_run: true`` reports what a run would pay for without creating anything.
         log_heartbeats: also log every heartbeat, "processing" state and poll at debug. By default (``False``)
             a video logs only its milestones (at most five records: created with its video id, image ready,
             video ready, finished, stored or failed), and the rest is summed up every ``summary_interval`` s.
@@ -100,6 +129,11 @@ def build_minimax_video_asset(
         automation_condition: e.g. ``dg.AutomationCondition.eager()`` to materialize when the prompts change.
         freshness_policy: e.g. ``dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26))``.
     """
+    if max_new_videos is not None and max_new_videos < 0:
+        raise ValueError(
+            f"max_new_videos must be 0 or more (0 allows no new paid video), got {max_new_videos}; "
+            "leave it None for no cap"
+        )
     prompts_key = (
         prompts.key if isinstance(prompts, dg.AssetsDefinition) else dg.AssetKey.from_coercible(prompts)
     )
@@ -109,6 +143,7 @@ def build_minimax_video_asset(
         prefix=normalize_prefix(prefix),
         template_id=template_id,
         check_templates=check_templates,
+        max_new_videos=max_new_videos,
         allow_partial=allow_partial,
         regenerate_failed=regenerate_failed,
         log_heartbeats=log_heartbeats,
@@ -149,11 +184,18 @@ def build_minimax_video_asset(
         freshness_policy=freshness_policy,
         code_version=code_version,
         dagster_type=dg.Any,
+        # A dry run yields no output: nothing is materialized, and downstream steps are skipped in that run.
+        output_required=False,
     )
     def _video_asset(
         context: dg.AssetExecutionContext, config: VideoAssetConfig, prompts: Any
     ) -> Iterator[dg.Output[Any]]:
-        run_options = options.with_run_config(config.allow_partial, config.regenerate_failed)
+        run_options = options.with_run_config(
+            config.allow_partial,
+            config.regenerate_failed,
+            dry_run=config.dry_run,
+            max_new_videos=config.max_new_videos,
+        )
         yield from MiniMaxVideoRun(context, run_options).events(prompts)
 
     return _video_asset

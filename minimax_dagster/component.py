@@ -302,6 +302,13 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     ] = False
     regenerate_failed: Annotated[bool, _doc("Pay for a new attempt of prompts whose video failed.")] = False
     check_templates: Annotated[bool, _doc("Look templates up first, to refuse rows they cannot take.")] = True
+    max_new_videos: Annotated[
+        int | None,
+        _doc(
+            "Fail before the first create when a run would create more new paid videos than this "
+            "(run config max_new_videos overrides it; run config dry_run: true shows what would be paid)."
+        ),
+    ] = None
     log_heartbeats: Annotated[
         bool | None, _doc("Log each heartbeat at debug; false counts them instead (default: the factory's).")
     ] = None
@@ -381,6 +388,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             "metadata": self.metadata or None,
             "op_tags": mapping_of_text(self.op_tags) or None,
             "log_heartbeats": self.log_heartbeats,
+            "max_new_videos": self.max_new_videos,
         }
         return build_minimax_video_asset(
             name,

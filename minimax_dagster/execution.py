@@ -3,20 +3,28 @@
 Built the way dagster-fivetran's event iterator is: the asset's body is ``yield from
 MiniMaxVideoRun(context, options).events(prompts)``, and the run goes through three passes, each a method.
 
-1. :meth:`~MiniMaxVideoRun.plan` — the prompts of each partition are validated (with the templates looked up)
-   and given their ``partition``; the accounts' capacity is found; multipart uploads an interrupted run left
-   behind are aborted. Nothing is paid for before it returns a :class:`VideoPlan` (a dry run, or a cap on new
-   videos, slots in between this pass and the next).
-2. :meth:`~MiniMaxVideoRun.produce` — the producer makes the videos; its notes become log lines and counts
+1. :meth:`~MiniMaxVideoRun.plan` — the accounts' capacity is found (video accounts only, the skipped ones said
+   with why); the prompts of each partition are validated, with the templates looked up on an account the
+   run will use, and given their ``partition``. Nothing is paid for or written before it returns a
+   :class:`VideoPlan`.
+   Between this pass and the next: with ``dry_run``, :meth:`~MiniMaxVideoRun.dry_run` reports what the run
+   would do (:mod:`~minimax_dagster.dry_run`) and the run ends there; with ``max_new_videos``, a run that
+   would create more paid jobs fails before the first create.
+2. :meth:`~MiniMaxVideoRun.produce` — multipart uploads an interrupted run left behind are aborted; the
+   producer makes the videos; its notes become log lines and counts
    (:class:`~minimax_dagster.progress.VideoProgress`) and its entries are attributed to ``(partition, id)``.
 3. :meth:`~MiniMaxVideoRun.report` — one manifest per partition, each partition's materialization with its own
    metadata (``context.add_asset_metadata(..., partition_key=...)``: counts, timings, table, video ids, manifest
    path, ``dagster/row_count``), the run-wide totals once in a log line, the value, and the failure when
    prompts failed.
 
+A dry run yields no output: the asset is not materialized, so downstream assets and the checks see no dry-run
+value (Dagster skips them in that run); the report is an ``AssetObservation`` per partition, flagged
+``dry_run``, and log lines.
+
 >>> options = VideoAssetOptions(asset_name="videos", bucket="b", prefix="minimax", template_id="1")
->>> options.with_run_config(allow_partial=True, regenerate_failed=None).allow_partial
-True
+>>> options.with_run_config(allow_partial=True, regenerate_failed=None, max_new_videos=3).max_new_videos
+3
 """
 
 from __future__ import annotations
@@ -31,11 +39,13 @@ from typing import Any
 import dagster as dg
 
 from minimax_dagster.api.client import MiniMaxClient
-from minimax_dagster.api.errors import MiniMaxError, NotFoundError
-from minimax_dagster.api.models import TemplateDetail
+from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, NotFoundError
+from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
+from minimax_dagster.dry_run import PlanReport, cap_failure
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.metadata import VideoLinks, materialization_metadata, poster_thumbnails
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
+from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
 from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, display
@@ -69,15 +79,24 @@ class VideoAssetOptions:
     minimax_resource_key: str = "minimax"
     s3_resource_key: str = "s3"
     io_manager_key: str = "minimax_io_manager"
+    max_new_videos: int | None = None
+    dry_run: bool = False
 
     def with_run_config(
-        self, allow_partial: bool | None, regenerate_failed: bool | None
+        self,
+        allow_partial: bool | None,
+        regenerate_failed: bool | None,
+        *,
+        dry_run: bool = False,
+        max_new_videos: int | None = None,
     ) -> VideoAssetOptions:
         """These options with the run's config applied (``None`` keeps the factory's value)."""
         return dataclasses.replace(
             self,
             allow_partial=self.allow_partial if allow_partial is None else allow_partial,
             regenerate_failed=self.regenerate_failed if regenerate_failed is None else regenerate_failed,
+            dry_run=dry_run,
+            max_new_videos=self.max_new_videos if max_new_videos is None else max_new_videos,
         )
 
 
@@ -86,7 +105,9 @@ class VideoPlan:
     """What a run will produce, settled before anything is paid for.
 
     ``rows`` holds each partition's validated prompts (``None`` for an unpartitioned asset), each with its
-    ``partition`` set; ``several`` says whether the value covers several partitions (``PartitionedValues``).
+    ``partition`` set; ``several`` says whether the value covers several partitions (``PartitionedValues``);
+    ``capacity`` is usually a :class:`~minimax_dagster.api.models.CapacityByAccount` (with what was skipped);
+    ``templates`` the details looked up (``None`` when templates are not checked).
 
     >>> plan = VideoPlan(rows={"a": [VideoPrompt(id="x", template_id="1", partition="a")], "b": []}, capacity={})
     >>> plan.total, [p.id for p in plan.prompts]
@@ -96,6 +117,7 @@ class VideoPlan:
     rows: dict[str | None, list[VideoPrompt]]
     capacity: dict[str, int]
     several: bool = False
+    templates: dict[str, TemplateDetail | None] | None = None
 
     @property
     def prompts(self) -> list[VideoPrompt]:
@@ -132,8 +154,14 @@ class MiniMaxVideoRun:
 
     def events(self, prompts: Any) -> Iterator[dg.Output[Any]]:
         """Plan, produce and report; yields the asset's output (raises ``dg.Failure`` after it when prompts
-        failed and partial results are not allowed)."""
+        failed and partial results are not allowed). A dry run yields nothing (see :meth:`dry_run`); with
+        ``max_new_videos``, a run that would create more paid videos fails before the first create."""
         plan = self.plan(prompts)
+        if self.options.dry_run:
+            self.dry_run(plan)
+            return
+        if self.options.max_new_videos is not None:
+            self.check_cap(plan, self.options.max_new_videos)
         production = self.produce(plan)
         yield from self.report(plan, production)
 
@@ -145,20 +173,23 @@ class MiniMaxVideoRun:
         options, log = self.options, self.context.log
         by_partition = self._split_by_partition(prompts)
         with self.minimax.get_client() as client:
-            templates = self._lookup_templates(client, by_partition) if options.check_templates else None
-            rows = _validate(by_partition, options.template_id, templates)
             capacity = self.minimax.capacity_by_account(client)
+            if capacity.skipped or capacity.problem:
+                log.warning(f"accounts: {capacity.describe()}")
+            templates = None
+            if options.check_templates:
+                # doc: the look-up needs an account when several are configured; any the run uses will do.
+                account = next(iter(capacity), None)
+                templates = self._lookup_templates(client, by_partition, account)
+            rows = _validate(by_partition, options.template_id, templates)
         plan = VideoPlan(
             rows=rows,
             capacity=capacity,
             several=self.context.has_partition_key_range and len(rows) > 1,
+            templates=templates,
         )
         shown = ", ".join(f"{a} x {n}" for a, n in capacity.items()) or f"{self.minimax.default_max_jobs}"
         log.info(f"{plan.total} prompt(s) in {len(rows)} partition(s); capacity {shown}")
-        videos = f"{options.prefix}/videos/" if options.prefix else "videos/"
-        aborted = abort_stale_multipart_uploads(self.s3, options.bucket, videos)
-        if aborted:
-            log.warning(f"aborted {aborted} multipart upload(s) left by an earlier, interrupted run")
         return plan
 
     def _split_by_partition(self, prompts: Any) -> dict[str | None, list[Any]]:
@@ -178,34 +209,73 @@ class MiniMaxVideoRun:
         return {k: _as_rows(prompts.get(k, []), k) for k in keys}
 
     def _lookup_templates(
-        self, client: MiniMaxClient, by_partition: dict[str | None, list[Any]]
+        self, client: MiniMaxClient, by_partition: dict[str | None, list[Any]], account: str | None
     ) -> dict[str, TemplateDetail | None]:
         default = self.options.template_id
-        wanted: set[str] = {default} if default else set()
+        wanted: Counter[str] = Counter()
         for rows in by_partition.values():
             for row in rows:
                 if isinstance(row, Mapping):
                     tid = row.get("template_id") or row.get("templateId")
                 else:
                     tid = getattr(row, "template_id", None)
+                tid = tid if tid is not None else default
                 if tid is not None:
-                    wanted.add(str(tid))
+                    wanted[str(tid)] += 1
+        if default and default not in wanted:
+            wanted[default] = 0
         out: dict[str, TemplateDetail | None] = {}
+        on = f" on account {account}" if account else " (no account known to send)"
         for tid in sorted(wanted):
             try:
-                out[tid] = client.get_template(tid)
+                out[tid] = client.get_template(tid, account=account)
             except NotFoundError:
                 out[tid] = None
             except MiniMaxError as exc:
                 self.context.log.warning(
-                    f"cannot look up template {tid} ({exc}); its rows are not checked against it"
+                    f"cannot look up template {tid}{on} ({exc}): its {wanted[tid]} row(s) are NOT checked for "
+                    "whether the template exists, takes a text prompt or needs an image, and a dry run shows no "
+                    "credits for them; a row it refuses fails at its create (answered 400/404, before a job)"
                 )
         return out
 
-    # ------------------------------------------------------------------------------------------ produce
+    # ------------------------------------------------------------------------------------------ dry run, cap
 
-    def produce(self, plan: VideoPlan) -> Production:
-        """Run the producer over the plan's prompts, following each video in the log."""
+    def dry_run(self, plan: VideoPlan) -> ProductionPlan:
+        """Report what the run would do, per prompt, without creating or writing anything: a log line per
+        prompt, the run's summary, and one ``AssetObservation`` per partition flagged ``dry_run`` (counts,
+        credits when the template detail gives them, a table). No output is yielded, so nothing is
+        materialized and no downstream asset sees a dry-run value."""
+        preview = self._producer(plan).plan(plan.prompts)
+        report = PlanReport(preview, plan.templates)
+        log = BoundedLog(self.context.log)
+        for line in report.lines():
+            log.add("info", line)
+        log.add("info", report.summary())
+        log.flush()
+        by_partition: dict[str | None, list[Any]] = {partition: [] for partition in plan.rows}
+        for outcome in preview.outcomes:
+            by_partition.setdefault(outcome.prompt.partition, []).append(outcome)
+        for partition, outcomes in by_partition.items():
+            self.context.log_event(
+                dg.AssetObservation(
+                    asset_key=self.context.asset_key,
+                    partition=partition,
+                    description=report.summary(outcomes),
+                    metadata=report.metadata(outcomes),
+                )
+            )
+        return preview
+
+    def check_cap(self, plan: VideoPlan, cap: int) -> ProductionPlan:
+        """Fail (before the first create) when the run would create more than ``cap`` paid videos."""
+        preview = self._producer(plan).plan(plan.prompts)
+        if preview.new_videos > cap:
+            raise cap_failure(preview, cap, self.context.op_def.name)
+        self.context.log.info(f"{preview.new_videos} new paid video(s) planned, within max_new_videos={cap}")
+        return preview
+
+    def _producer(self, plan: VideoPlan) -> VideoProducer:
         options = self.options
         settings = self.minimax.producer_settings(
             bucket=options.bucket,
@@ -214,7 +284,21 @@ class MiniMaxVideoRun:
             regenerate_failed=options.regenerate_failed,
             asset_name=options.asset_name,
         )
-        producer = VideoProducer(self.minimax.get_client, self.s3, settings)
+        return VideoProducer(self.minimax.get_client, self.s3, settings)
+
+    # ------------------------------------------------------------------------------------------ produce
+
+    def produce(self, plan: VideoPlan) -> Production:
+        """Clean up after interrupted runs, then run the producer over the plan's prompts, following each video
+        in the log."""
+        options = self.options
+        videos = f"{options.prefix}/videos/" if options.prefix else "videos/"
+        aborted = abort_stale_multipart_uploads(self.s3, options.bucket, videos)
+        if aborted:
+            self.context.log.warning(
+                f"aborted {aborted} multipart upload(s) left by an earlier, interrupted run"
+            )
+        producer = self._producer(plan)
         book = PromptBook(plan.prompts)
         progress = VideoProgress(
             BoundedLog(self.context.log),
@@ -256,7 +340,7 @@ class MiniMaxVideoRun:
                 for partition, prompts in plan.rows.items()
             }
             for partition, manifest in manifests.items():
-                self._add_partition_metadata(partition, manifest, production)
+                self._add_partition_metadata(partition, manifest, production, plan.capacity)
             totals = _totals_line(manifests, production)
         finally:
             production.progress.finish(totals)
@@ -266,6 +350,13 @@ class MiniMaxVideoRun:
         yield dg.Output(value)
 
         failed = [e for e in everything if not e.ok]
+        unknown = [e for e in failed if (e.error or "").startswith(CreateOutcomeUnknownError.__name__)]
+        if unknown:
+            self.context.log.error(
+                f"{len(unknown)} create(s) may have made a paid job that could not be found: "
+                + ", ".join(display((e.partition, e.id)) for e in unknown[:MAX_LISTED])
+                + "; the step is not retried (a retry would create them again): see each row's error"
+            )
         if failed and not self.options.allow_partial:
             lines = "\n".join(f"  - {display((e.partition, e.id))}: {e.error}" for e in failed[:MAX_LISTED])
             raise dg.Failure(
@@ -278,6 +369,8 @@ class MiniMaxVideoRun:
                         [{"partition": e.partition, "id": e.id, "error": e.error} for e in failed]
                     )
                 },
+                # A retry would send again the creates whose outcome is unknown: it could pay twice.
+                allow_retries=not unknown,
             )
 
     def _add_partition_metadata(
@@ -285,8 +378,10 @@ class MiniMaxVideoRun:
         partition: str | None,
         manifest: VideoManifest,
         production: Production,
+        capacity: Mapping[str, int],
     ) -> None:
-        # The capacity is the run's, not the partition's: it is in the run-total log line, not here.
+        # The capacity is the run's, not the partition's: it is in the log, not here, unless accounts were
+        # skipped (no video support, in error) or unknown, which explains where every partition's jobs went.
         events = production.progress.events.get(partition, Counter())
         links = VideoLinks.from_s3_client(
             self.s3,
@@ -303,6 +398,9 @@ class MiniMaxVideoRun:
             )
         )
         metadata["dagster/row_count"] = len(manifest.entries)
+        if isinstance(capacity, CapacityByAccount) and (capacity.skipped or capacity.problem):
+            metadata["accounts"] = capacity.describe()
+            metadata["accounts_skipped"] = dg.MetadataValue.json(capacity.skipped)
         if partition is None:
             self.context.add_asset_metadata(metadata)
         else:

@@ -28,6 +28,8 @@ def minimax_resource(sim: Any, **overrides: Any) -> MiniMaxResource:
         "read_timeout": 3.0,
         "backoff_factor": 0.05,
         "generation_deadline": 60.0,
+        # The simulator lists a job it queued behind a 502/504 at once: no need to wait the real 20 s.
+        "reconcile_settle_seconds": 0.05,
     }
     options.update(overrides)
     return MiniMaxResource(**options)

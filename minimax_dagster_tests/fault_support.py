@@ -101,7 +101,10 @@ class Env:
 class ApiProxy:
     """A reverse proxy over real sockets in front of the simulator's API, for what the simulator plays per prompt
     only: ``refuse`` answers creates naming certain accounts with a fixed error (412 on one account while the
-    others still have credits); ``rewrite`` replaces bytes in every line of every answer, stream events included.
+    others still have credits); ``rewrite`` replaces bytes in every line of every answer, stream events included;
+    ``fail`` answers every GET whose path ends with a key (``"/videos/"``: an account's list,
+    ``"/videos/agent-templates"``) with that status. ``requests`` records every request in order:
+    ``(method, path and query, the create's prompt or None)``.
     """
 
     _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -112,9 +115,12 @@ class ApiProxy:
         *,
         refuse: dict[str, tuple[int, str]] | None = None,
         rewrite: tuple[str, str] | None = None,
+        fail: dict[str, int] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.refuse = refuse or {}
+        self.fail = dict(fail or {})
+        self.requests: list[tuple[str, str, str | None]] = []
         self.rewrite = (rewrite[0].encode(), rewrite[1].encode()) if rewrite else None
         self.refused: dict[str, int] = {}
         self.port = 0
@@ -152,15 +158,22 @@ class ApiProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        prompt = None
         if request.method == "POST" and request.path.endswith("/videos/agent-create"):
             try:
-                account = json.loads(body or b"{}").get("account")
+                fields = json.loads(body or b"{}")
             except ValueError:
-                account = None
+                fields = {}
+            account, prompt = fields.get("account"), fields.get("prompt")
             if account in self.refuse:
+                self.requests.append((request.method, request.path_qs, prompt))
                 self.refused[account] = self.refused.get(account, 0) + 1
                 status, message = self.refuse[account]
                 return web.json_response({"error": message, "code": status}, status=status)
+        self.requests.append((request.method, request.path_qs, prompt))
+        failing = [status for end, status in self.fail.items() if request.path.endswith(end)]
+        if failing and request.method == "GET":
+            return web.json_response({"error": "proxy: unavailable", "code": failing[0]}, status=failing[0])
         headers = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP}
         async with self._session.request(
             request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False
@@ -174,3 +187,13 @@ class ApiProxy:
                 await response.write(line)
             await response.write_eof()
             return response
+
+    def posts(self, prompt: str) -> list[int]:
+        """Positions in :attr:`requests` of the creates of ``prompt``."""
+        return [i for i, (method, _, sent) in enumerate(self.requests) if method == "POST" and sent == prompt]
+
+    def lists_between(self, start: int, end: int | None = None) -> list[str]:
+        """The GET videos/ requests (path and query) made between positions ``start`` and ``end``."""
+        return [
+            path for method, path, _ in self.requests[start:end] if method == "GET" and "/videos/?" in path
+        ]

@@ -9,6 +9,7 @@ It composes the API layer and storage and never imports dagster, so it runs in a
 
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.notes import Note
+from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
 from minimax_dagster.production.settings import ProducerSettings
@@ -16,7 +17,9 @@ from minimax_dagster.production.settings import ProducerSettings
 __all__ = [
     "ManifestEntry",
     "Note",
+    "PlannedOutcome",
     "ProducerSettings",
+    "ProductionPlan",
     "PromptValidationError",
     "VideoManifest",
     "VideoProducer",

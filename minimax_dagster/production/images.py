@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from minimax_dagster.api.client import MiniMaxClient, sniff_image_type
+from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.api.models import UploadedFile, parse_composite_id
 from minimax_dagster.production.notes import NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
@@ -96,6 +97,30 @@ def image_owner(prompt: VideoPrompt) -> str | None:
     if prompt.image_kind != "file_id":
         return None
     return parse_composite_id(prompt.image or "").get("minimax")
+
+
+def upload_account(client: MiniMaxClient) -> str | None:
+    """The account an image goes to when the run knows none: POST files needs one as soon as several accounts
+    are configured (doc), and the create then uses that account (the file belongs to it).
+
+    Of the video accounts (the client's ``accounts``, else GET accounts' ``supportVideo`` accounts without
+    ``error``), the one with the most free slots in GET scheduler/available, else the first; ``None`` when
+    the accounts cannot be listed (then the API decides, which works with one account configured).
+
+    >>> upload_account(MiniMaxClient("t", base_url="http://127.0.0.1:9/v1/minimax", accounts=["100002"]))
+    '100002'
+    """
+    try:
+        names = client.video_account_names()
+    except MiniMaxError:
+        return None
+    if len(names) <= 1:
+        return names[0] if names else None
+    try:
+        free = {a.account: a.available or 0 for a in client.get_scheduler().available}
+    except MiniMaxError:
+        return names[0]
+    return max(names, key=lambda name: free.get(name, 0))
 
 
 @dataclass(frozen=True)
@@ -186,7 +211,9 @@ class InputImages:
         cached = self._cached(names, account)
         if cached is not None:
             return cached
-        uploaded = self._client().upload_file(data, account=account)
+        client = self._client()
+        target = account or upload_account(client)
+        uploaded = client.upload_file(data, account=target)
         self._notes.say(prompt, f"uploaded the input image as {uploaded.file_id}")
         with self._lock:
             for name in names:

@@ -46,10 +46,19 @@ def describe_event(event: StreamEvent) -> tuple[str, str]:
 
     >>> describe_event(StreamEvent.model_validate({"status": "created", "videoId": "v1"}))
     ('info', 'created v1')
+    >>> describe_event(StreamEvent.model_validate({"status": "created", "videoId": "v1", "reconciled": "GET videos/"}))
+    ('info', "created v1 (the create's answer was an error or lost; found in GET videos/)")
     """
     if event.is_heartbeat:
         return "debug", "heartbeat"
     if event.status == "created":
+        found_by = (event.model_extra or {}).get("reconciled")
+        if found_by:
+            # The client's reconciliation found the job a failed create made (no second create).
+            return (
+                "info",
+                f"created {event.video_id} (the create's answer was an error or lost; found in {found_by})",
+            )
         return "info", f"created {event.video_id}"
     if event.status == "connected":
         return "debug", "connected"

@@ -37,6 +37,7 @@ from minimax_dagster.production.entries import entry_for, failed_entry
 from minimax_dagster.production.images import ImageSource, InputImages, identify_image
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import Note, NoteQueue
+from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.steps import PlannedVideo, VideoSteps
@@ -170,6 +171,94 @@ class VideoProducer:
         return [by_row[p.partition, p.id] for p in prompts if (p.partition, p.id) in by_row]
 
     # ------------------------------------------------------------------------------------------ planning
+
+    def plan(self, prompts: list[VideoPrompt]) -> ProductionPlan:
+        """What :meth:`run` would do with ``prompts`` now, found by reading only (no claim, no write, no upload,
+        no create): see :mod:`~minimax_dagster.production.preview`. Reads each video's sidecar, object head and
+        job record (``IDENTIFY_THREADS`` at a time), and each ``s3://`` image's head.
+
+        >>> import boto3
+        >>> from moto import mock_aws
+        >>> from minimax_dagster.storage import DownloadPolicy
+        >>> with mock_aws():
+        ...     s3 = boto3.client("s3", region_name="us-east-1")
+        ...     _ = s3.create_bucket(Bucket="bkt")
+        ...     settings = ProducerSettings(bucket="bkt", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
+        ...     producer = VideoProducer(lambda: MiniMaxClient("t"), s3, settings)
+        ...     plan = producer.plan([VideoPrompt(id=i, prompt="A fox", template_id="1") for i in ("a", "b")])
+        >>> [(o.prompt.id, o.decision) for o in plan.outcomes], plan.new_videos
+        ([('a', 'create'), ('b', 'same_video')], 1)
+        """
+        leaders, followers = self._plan(prompts)
+        planned = [item for item in leaders if isinstance(item, PlannedVideo)]
+        if planned:
+            with ThreadPoolExecutor(min(IDENTIFY_THREADS, len(planned)), "minimax-plan") as executor:
+                looked = dict(zip((id(v) for v in planned), executor.map(self._look, planned), strict=True))
+        else:
+            looked = {}
+        by_row: dict[RowKey, PlannedOutcome] = {}
+        for item in leaders:
+            prompt = item.prompt
+            if isinstance(item, _Unplanned):
+                error = f"{type(item.error).__name__}: {item.error}"
+                by_row[prompt.partition, prompt.id] = PlannedOutcome(prompt, "known_fail", None, reason=error)
+                continue
+            outcome = looked[id(item)]
+            by_row[prompt.partition, prompt.id] = outcome
+            for follower in followers.get((prompt.partition, prompt.id), []):
+                by_row[follower.partition, follower.id] = PlannedOutcome(
+                    follower,
+                    "same_video",
+                    outcome.key,
+                    video_id=outcome.video_id,
+                    reason=f"{prompt.label}: {outcome.decision}",
+                )
+        return ProductionPlan([by_row[p.partition, p.id] for p in prompts if (p.partition, p.id) in by_row])
+
+    def _look(self, video: PlannedVideo) -> PlannedOutcome:
+        """The decision the steps would take for ``video`` now (as ``VideoSteps.claim`` and ``work``), read only:
+        one GET of the job record, and a HEAD of the video when the record says ``finished``."""
+        prompt, keys = video.prompt, video.keys
+        looked = self._store.look(keys)
+        if looked is None:
+            return PlannedOutcome(prompt, "create", keys.key, reason="not in S3 and no job record: a new job")
+        record = looked[0]
+        if record.status == "finished":
+            stored = self._store.reusable(prompt, keys, record)
+            if stored is not None:
+                return PlannedOutcome(
+                    prompt, "reuse", keys.key, video_id=stored.video_id, reason=f"in S3 at {stored.s3_uri}"
+                )
+        what = f"video {record.video_id}" if record.video_id else "create"
+        if record.status == "failed":
+            error = record.extra.get("error", "failed")
+            if self.settings.regenerate_failed:
+                return PlannedOutcome(
+                    prompt,
+                    "create",
+                    keys.key,
+                    reason=f"a new attempt (regenerate_failed) after the earlier {what} failed ({error})",
+                )
+            return PlannedOutcome(
+                prompt,
+                "known_fail",
+                keys.key,
+                video_id=record.video_id,
+                reason=f"an earlier run's {what} failed ({error}); "
+                "set regenerate_failed=True to pay for a new attempt",
+            )
+        if record.video_id:
+            return PlannedOutcome(
+                prompt,
+                "reattach",
+                keys.key,
+                video_id=record.video_id,
+                reason=f"job {record.video_id} of an earlier run ({record.status}): awaited, not created again",
+            )
+        # A record without a video id: claimed (pending) but never created, or finished with its object gone.
+        return PlannedOutcome(
+            prompt, "create", keys.key, reason=f"job record {record.status} without a video"
+        )
 
     def _plan(
         self, prompts: list[VideoPrompt]

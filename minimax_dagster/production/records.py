@@ -95,7 +95,7 @@ class HeldRecord:
         )
         return self.keeper.release(self.handle, record)
 
-    def failed(self, video_id: str, account: str | None, error: str) -> bool:
+    def failed(self, video_id: str | None, account: str | None, error: str) -> bool:
         """The video failed for good: write the record ``failed`` and give the key up, in one request."""
         record = self.record.moved_to(
             "failed", video_id=video_id, account=account, extra={**self.record.extra, "error": error}

@@ -32,6 +32,7 @@ from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
+    CreateOutcomeUnknownError,
     MiniMaxError,
     ModeratedError,
     OutOfCreditsError,
@@ -198,8 +199,8 @@ class VideoSteps:
             return failed_entry(
                 prompt,
                 keys,
-                f"an earlier run's video {record.video_id} failed ({error}); "
-                "set regenerate_failed=True to pay for a new attempt",
+                f"an earlier run's {f'video {record.video_id}' if record.video_id else 'create'} failed "
+                f"({error}); set regenerate_failed=True to pay for a new attempt",
                 video_id=record.video_id,
             )
         return None
@@ -303,6 +304,9 @@ class VideoSteps:
                 except (VideoFailedError, ModeratedError) as exc:
                     vid = exc.video_id or (video_ids[0] if video_ids else None)
                     return self.store.record_failure(prompt, keys, held, vid, account, exc)
+                except CreateOutcomeUnknownError as exc:
+                    # Never retried: the create may have made a paid job that nobody could find.
+                    return self._outcome_unknown(prompt, keys, held, request, exc)
                 except (OutOfCreditsError, AccountOnHoldError) as exc:
                     if video_ids:
                         raise
@@ -338,6 +342,28 @@ class VideoSteps:
             finally:
                 pool.release(account)
             return self.store.store(prompt, keys, result, held, reattached=False)
+
+    def _outcome_unknown(
+        self,
+        prompt: VideoPrompt,
+        keys: VideoKeys,
+        held: HeldRecord,
+        request: AgentCreateRequest,
+        exc: CreateOutcomeUnknownError,
+    ) -> ManifestEntry:
+        """The failed entry of a create that may have made a paid job: where to look, and what not to do.
+
+        The record is written ``failed`` (with no video id), so a re-run does not pay blindly either: it reports
+        this row as failed until ``regenerate_failed`` asks for a new attempt."""
+        where = f"account {request.account}" if request.account else "the video accounts (the API chose one)"
+        error = (
+            f"{type(exc).__name__} on {where}: {exc}. A paid job may exist: check GET videos/?account=... of "
+            f"{where} for a video whose desc is this row's prompt; if there is one, take the video from there "
+            f"(re-running this row would pay for it again); if there is none, re-run to create it"
+        )
+        held.failed(None, request.account, error)
+        self._notes.say(prompt, f"failed: {error}", "error")
+        return failed_entry(prompt, keys, error)
 
     def _find_created(self, request: AgentCreateRequest) -> str | None:
         """A gateway error does not prove the job was not created: look for it by its replyRef before paying
