@@ -62,7 +62,10 @@ def test_job_record_ignores_unknown_fields_but_refuses_invalid(s3_client, bucket
     base = {"key": "v1-abc", "video_id": "1", "template_id": "t", "prompt_sha256": "", "status": "failed"}
     put_json(s3_client, bucket, keys.job, {**base, "future_field": 1})
     assert read_job_record(s3_client, bucket, keys).status == "failed"
+    # 'failed' may lack a video id (a create whose outcome was unknown); 'finished' may not.
     put_json(s3_client, bucket, keys.job, {**base, "video_id": None})
+    assert read_job_record(s3_client, bucket, keys).video_id is None
+    put_json(s3_client, bucket, keys.job, {**base, "status": "finished", "video_id": None})
     with pytest.raises(CorruptObject, match="invalid job record"):
         read_job_record(s3_client, bucket, keys)
 

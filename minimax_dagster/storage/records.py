@@ -57,7 +57,7 @@ class JobRecord(BaseModel):
     ...     JobRecord(key="v1-x", template_id="1", prompt_sha256="", status="running")
     ... except ValueError as exc:
     ...     print(str(exc).splitlines()[1].split(" [")[0].strip())
-    Value error, a 'running' job record needs its video_id (only 'pending' has none)
+    Value error, a 'running' job record needs its video_id (only 'pending' and 'failed' may have none)
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -84,8 +84,11 @@ class JobRecord(BaseModel):
 
     @model_validator(mode="after")
     def _video_id_from_running_on(self) -> JobRecord:
-        if self.status != "pending" and self.video_id is None:
-            raise ValueError(f"a {self.status!r} job record needs its video_id (only 'pending' has none)")
+        # A create whose outcome could not be known is recorded 'failed' without one, so no re-run pays blindly.
+        if self.status in ("running", "finished") and self.video_id is None:
+            raise ValueError(
+                f"a {self.status!r} job record needs its video_id (only 'pending' and 'failed' may have none)"
+            )
         return self
 
     def moved_to(self, status: JobStatus, **changes: Any) -> JobRecord:
