@@ -14,8 +14,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import dagster as dg
+
 from minimax_dagster.api.client import DEFAULT_BASE_URL
-from minimax_dagster.resources import DEFAULT_DOWNLOAD_HOSTS
+from minimax_dagster.resources import (
+    DEFAULT_DOWNLOAD_HOSTS,
+    AccountConfig,
+    MiniMaxResource,
+    MiniMaxS3Resource,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,29 @@ class EnvSettings:
         'datasets/'
         """
         return f"{self.prefix}/datasets/" if self.prefix else "datasets/"
+
+    def minimax_resource(self) -> MiniMaxResource:
+        """The MiniMax resource of these settings; the token stays ``EnvVar("USEAPI_TOKEN")``, read in the step.
+
+        >>> EnvSettings(accounts={"100001": 2}).minimax_resource().capacity_by_account()
+        {'100001': 2}
+        """
+        return MiniMaxResource(
+            api_token=dg.EnvVar("USEAPI_TOKEN"),
+            base_url=self.base_url,
+            accounts=[AccountConfig(account=a, max_jobs=n) for a, n in self.accounts.items()],
+            allowed_download_hosts=list(self.allowed_download_hosts),
+            poll_interval=self.poll_interval,
+            read_timeout=self.read_timeout,
+        )
+
+    def s3_resource(self) -> MiniMaxS3Resource:
+        """The S3 resource of these settings (credentials from boto3's usual chain).
+
+        >>> EnvSettings(s3_endpoint_url="http://127.0.0.1:9000").s3_resource().endpoint_url
+        'http://127.0.0.1:9000'
+        """
+        return MiniMaxS3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.region)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "EnvSettings":

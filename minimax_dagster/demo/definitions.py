@@ -29,9 +29,6 @@ from minimax_dagster.demo.yaml_pipeline import yaml_definitions
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.resources import (
-    AccountConfig,
-    MiniMaxResource,
-    MiniMaxS3Resource,
     s3_client_from_resource,
 )
 from minimax_dagster.settings import EnvSettings
@@ -184,15 +181,8 @@ def make_definitions(settings: EnvSettings | None = None) -> dg.Definitions:
             ],
         )
 
-    s3_resource = MiniMaxS3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.region)
-    minimax = MiniMaxResource(
-        api_token=dg.EnvVar("USEAPI_TOKEN"),
-        base_url=settings.base_url,
-        accounts=[AccountConfig(account=a, max_jobs=n) for a, n in settings.accounts.items()],
-        allowed_download_hosts=list(settings.allowed_download_hosts),
-        poll_interval=settings.poll_interval,
-        read_timeout=settings.read_timeout,
-    )
+    s3_resource = settings.s3_resource()
+    minimax = settings.minimax_resource()
     return dg.Definitions(
         assets=[daily_prompts, daily_videos, dataset_prompts, dataset_videos, video_catalogue],
         asset_checks=[*build_video_checks(daily_videos), *build_video_checks(dataset_videos)],

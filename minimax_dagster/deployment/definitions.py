@@ -25,11 +25,6 @@ from minimax_dagster.assets import build_minimax_video_asset
 from minimax_dagster.datasets import build_prompt_datasets_asset
 from minimax_dagster.deployment.celery import celery_executor_config
 from minimax_dagster.io_manager import S3JsonIOManager
-from minimax_dagster.resources import (
-    AccountConfig,
-    MiniMaxResource,
-    MiniMaxS3Resource,
-)
 from minimax_dagster.settings import EnvSettings
 
 #: The simulator's "Transformers" template: text optional, no image (pick a real one from agent-templates).
@@ -69,15 +64,8 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
         group_name="scale",
     )
     job = dg.define_asset_job(JOB_NAME, selection=[batch_prompts, batch_videos])
-    s3_resource = MiniMaxS3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.region)
-    minimax = MiniMaxResource(
-        api_token=dg.EnvVar("USEAPI_TOKEN"),
-        base_url=settings.base_url,
-        accounts=[AccountConfig(account=a, max_jobs=n) for a, n in settings.accounts.items()],
-        allowed_download_hosts=list(settings.allowed_download_hosts),
-        poll_interval=settings.poll_interval,
-        read_timeout=settings.read_timeout,
-    )
+    s3_resource = settings.s3_resource()
+    minimax = settings.minimax_resource()
     return dg.Definitions(
         assets=[batch_prompts, batch_videos],
         jobs=[job],
