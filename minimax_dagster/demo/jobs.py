@@ -1,6 +1,10 @@
 """Reconstructable job factories for the demo (a subprocess of the multiprocess executor imports them by name).
 
->>> # dg.execute_job(dg.reconstructable(daily_job), instance=instance, tags={"dagster/partition": "2026-11-27"})
+Run one with ``dg.execute_job(dg.reconstructable(daily_job), instance=instance, tags={"dagster/partition": day})``;
+each rebuilds its job from the environment:
+
+>>> daily_job().name, dataset_job().name, catalogue_job().name
+('daily_videos_job', 'dataset_videos_job', 'catalogue_job')
 """
 
 import dagster as dg
