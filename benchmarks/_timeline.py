@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from benchmarks._common import Row
-from benchmarks._probes import S3Call, last_video_write
+from benchmarks._probes import S3Call, last_video_write, per_video
 
 
 def _iso_to_epoch(text: str) -> float:
@@ -169,5 +169,31 @@ def step_rows(name: str, variant: str, events: dict[str, float], window: dict[st
             events.get("step_end", nan) - window.get("last_write", nan),
             "s",
             "target <= 1 s: manifests, output metadata, and event-log records still queued",
+        ),
+    ]
+
+
+def per_video_cost_rows(
+    name: str, variant: str, events: dict[str, float], calls: dict[str, int], videos: int
+) -> list[Row]:
+    """Rows: the run's event-log records per video, and the videos step's S3 calls per video by operation
+    (``calls``: operation -> count from the step's S3 trace)."""
+    return [
+        Row(
+            name,
+            variant,
+            "event-log records per video",
+            events["log_records"] / videos,
+            "",
+            f"{int(events['log_records'])} in the run",
+        ),
+        Row(
+            name,
+            variant,
+            "S3 calls of the step per video",
+            sum(calls.values()) / videos,
+            "",
+            "the videos asset's client, fixed costs included (IO manager not counted): "
+            + per_video(calls, videos),
         ),
     ]

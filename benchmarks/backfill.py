@@ -25,9 +25,9 @@ from typing import Any
 import requests
 
 from benchmarks._common import Row, cpu_demand_row, cpu_seconds, dagster_home, emit, log, preamble
-from benchmarks._probes import by_operation, per_video, read_s3_trace, s3_trace_dir
+from benchmarks._probes import by_operation, read_s3_trace, s3_trace_dir
 from benchmarks._stack import SIM_TOKEN, start_stack
-from benchmarks._timeline import run_events, s3_window, step_rows, window_rows
+from benchmarks._timeline import per_video_cost_rows, run_events, s3_window, step_rows, window_rows
 
 NAME = "backfill"
 #: The simulator's default heartbeat interval (the real API: ~10 s, so 12-42 heartbeats per video).
@@ -117,23 +117,7 @@ def single_run(n: int, partitions: int, capacity: int, t: float, executor: str =
             f"max concurrent jobs {counters['max_concurrent_total']}, polls {counters['polls']}, "
             f"rejected {counters['rejected_by_status'] or 'none'}",
         ),
-        Row(
-            NAME,
-            variant,
-            "event-log records per video",
-            events["log_records"] / n,
-            "",
-            f"{int(events['log_records'])} in the run",
-        ),
-        Row(
-            NAME,
-            variant,
-            "S3 calls of the step per video",
-            sum(calls.values()) / n,
-            "",
-            "the videos asset's client, fixed costs included (IO manager not counted): "
-            + per_video(calls, n),
-        ),
+        *per_video_cost_rows(NAME, variant, events, calls, n),
         Row(
             NAME,
             variant,

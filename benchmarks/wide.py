@@ -44,7 +44,7 @@ from benchmarks._probes import (
     s3_trace_dir,
 )
 from benchmarks._stack import start_stack
-from benchmarks._timeline import run_events, s3_window, step_rows, window_rows
+from benchmarks._timeline import per_video_cost_rows, run_events, s3_window, step_rows, window_rows
 
 NAME = "wide"
 TEMPLATE = "394100000000000003"
@@ -201,22 +201,7 @@ def run_variant(
     rows += _peak_rows(variant, step, where)
     rows += [
         Row(NAME, variant, "whole run (execute_job call)", wall, "s", f"/ ideal {wall / ideal:.2f} x"),
-        Row(
-            NAME,
-            variant,
-            "event-log records per video",
-            events["log_records"] / n,
-            "",
-            f"{int(events['log_records'])} in the run",
-        ),
-        Row(
-            NAME,
-            variant,
-            "S3 calls of the step per video",
-            sum(calls.values()) / n,
-            "",
-            "the videos asset's client, fixed costs included: " + per_video(calls, n),
-        ),
+        *per_video_cost_rows(NAME, variant, events, calls, n),
         Row(
             NAME,
             variant,

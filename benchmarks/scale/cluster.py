@@ -89,19 +89,6 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait(timeout=5)
 
 
-def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # children that outlived their leader
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-
-
 class ScaleCluster:
     """Services, a fresh Dagster instance on PostgreSQL, N Celery workers and the daemon (see the module)."""
 
