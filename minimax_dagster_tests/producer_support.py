@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from minimax_dagster.api.client import MiniMaxClient
-from minimax_dagster.production import ProducerSettings, VideoProducer
+from minimax_dagster.production import ManifestEntry, ProducerSettings, VideoProducer, VideoPrompt
 from minimax_dagster.storage import DownloadPolicy
 
 
@@ -25,3 +25,17 @@ def producer_for(sim: Any, s3_client: Any, bucket: str, **settings: Any) -> Vide
         return MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0)
 
     return VideoProducer(client, s3_client, ProducerSettings(**options))
+
+
+def run_collecting(
+    producer: VideoProducer, prompts: list[VideoPrompt]
+) -> tuple[dict[str, ManifestEntry], list[str]]:
+    """Run ``producer`` over ``prompts``: the entries by prompt id, and the log messages in order."""
+    entries: dict[str, ManifestEntry] = {}
+    messages: list[str] = []
+    for note in producer.run(prompts):
+        if note.entry is not None:
+            entries[note.entry.id] = note.entry
+        elif note.message:
+            messages.append(note.message)
+    return entries, messages

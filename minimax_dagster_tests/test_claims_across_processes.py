@@ -30,23 +30,12 @@ from minimax_dagster.storage import (
     write_job_record,
 )
 from minimax_dagster_tests.producer_process import TEMPLATE, results, spawn, start
-from minimax_dagster_tests.producer_support import producer_for
+from minimax_dagster_tests.producer_support import producer_for, run_collecting
 from minimax_dagster_tests.s3_support import recorded_s3_requests
 
 
 def keys_of(text: str) -> VideoKeys:
     return VideoKeys("minimax", video_key(TEMPLATE, text, None))
-
-
-def run_collecting(producer: Any, prompts: list[VideoPrompt]) -> tuple[dict[str, ManifestEntry], list[str]]:
-    entries: dict[str, ManifestEntry] = {}
-    messages: list[str] = []
-    for note in producer.run(prompts):
-        if note.entry is not None:
-            entries[note.entry.id] = note.entry
-        elif note.message:
-            messages.append(note.message)
-    return entries, messages
 
 
 def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:

@@ -30,7 +30,6 @@ import pytest
 
 from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
 from minimax_dagster.deployment.definitions import TEMPLATE_ID
-from minimax_dagster.production import VideoProducer
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.records import new_record
@@ -44,7 +43,7 @@ from minimax_dagster.storage import (
     try_claim,
     video_key,
 )
-from minimax_dagster_tests.producer_support import producer_for
+from minimax_dagster_tests.producer_support import producer_for, run_collecting
 from minimax_dagster_tests.s3_support import recorded_s3_calls
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
@@ -80,17 +79,6 @@ def prompts(texts: list[str], prefix: str = "p") -> list[VideoPrompt]:
 
 def keys_of(text: str) -> VideoKeys:
     return VideoKeys("minimax", video_key(TEMPLATE, text, None))
-
-
-def run_collecting(producer: VideoProducer, items: list[VideoPrompt]) -> tuple[dict[str, Any], list[str]]:
-    entries: dict[str, Any] = {}
-    messages: list[str] = []
-    for note in producer.run(items):
-        if note.entry is not None:
-            entries[note.entry.id] = note.entry
-        elif note.message:
-            messages.append(note.message)
-    return entries, messages
 
 
 # ------------------------------------------------------------------------------------------------ claims
