@@ -7,6 +7,11 @@ then). The video producer's claims rely on S3's guarantee, so :class:`Serialized
 requests that change or list a bucket's keys one at a time, per server (no patch of moto, nothing global). Bodies
 are read before the lock is taken, so large uploads still stream in parallel.
 
+Real S3 keeps HTTP/1.1 connections open; werkzeug's server closes every one (``Connection: close``), so against
+it each S3 request of a client paid a TCP connect, and the server a thread. The server here answers with
+keep-alive connections (:class:`~minimax_dagster.embedded.keepalive.KeepAliveHandler`), so the per-request costs measured here are the ones a client pays
+against S3.
+
 moto keeps its buckets in process-wide memory: every server of one process serves the same buckets.
 
 >>> import boto3
@@ -113,24 +118,15 @@ class EmbeddedS3Server:
 
     def start(self) -> EmbeddedS3Server:
         """Bind the port and serve in a daemon thread."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
+
+        from minimax_dagster.embedded.keepalive import KeepAliveHandler
 
         if self._server is not None:
             raise RuntimeError("the S3 server is already started")
-
-        class QuietRequestHandler(MotoRequestHandler):
-            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                """No line per request (errors are still logged)."""
-
         app = SerializedWrites(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self.host, self.port, app, threaded=True, request_handler=QuietRequestHandler
-        )
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=KeepAliveHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-s3", daemon=True)
         self._thread.start()
         return self

@@ -12,6 +12,7 @@ log them in order from its own thread.
 
 >>> import boto3
 >>> from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.api.transport import EnvironmentOnceSession
 >>> from minimax_dagster.storage import DownloadPolicy
 >>> settings = ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
 >>> producer = VideoProducer(lambda: MiniMaxClient("token"), boto3.client("s3", region_name="us-east-1"), settings)
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.api.transport import EnvironmentOnceSession
 from minimax_dagster.production.capacity import AccountPool, account_pool
 from minimax_dagster.production.entries import entry_for, failed_entry
 from minimax_dagster.production.images import ImageSource, InputImages, identify_image
@@ -91,6 +93,7 @@ class VideoProducer:
         self._local = threading.local()
         self._notes = NoteQueue()
         self._clients: list[MiniMaxClient] = []
+        self._sessions: list[requests.Session] = []
         self._clients_lock = threading.Lock()
         self._keeper = ClaimKeeper(s3_client, settings.bucket, ttl=settings.claim_ttl)
         self._store = ResultStore(
@@ -151,6 +154,10 @@ class VideoProducer:
                 for client in self._clients:
                     client.close()
                 self._clients.clear()
+                for session in self._sessions:
+                    session.close()
+                self._sessions.clear()
+            self._local = threading.local()  # the closed sessions and clients are not handed out again
 
     def produce(self, prompts: list[VideoPrompt]) -> list[ManifestEntry]:
         """Run without a caller-side logger: log notes to ``logging`` and return the entries in prompt order.
@@ -328,11 +335,13 @@ class VideoProducer:
         return client
 
     def _session(self) -> requests.Session:
-        """This thread's download session."""
+        """This thread's download session (made on first use, closed when the run ends)."""
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = EnvironmentOnceSession()
             self._local.session = session
+            with self._clients_lock:
+                self._sessions.append(session)
         return session
 
 
