@@ -418,3 +418,26 @@ def test_token_never_in_repr_errors_or_logs(server, caplog):
 def test_stream_event_keeps_unknown_fields():
     event = StreamEvent.model_validate({"status": "progress", "brandNewField": {"x": 1}})
     assert event.model_extra == {"brandNewField": {"x": 1}}
+
+
+def test_sessions_honour_the_proxy_environment_read_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from minimax_dagster.api.transport import EnvironmentOnceSession
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "cdn.internal")
+    session = EnvironmentOnceSession()
+    api = session.merge_environment_settings("https://api.useapi.net/v1/x", {}, None, None, None)
+    cdn = session.merge_environment_settings("https://cdn.internal/v.mp4", {}, None, None, None)
+    assert api["proxies"].get("https") == "http://proxy.internal:3128"
+    assert "https" not in cdn["proxies"], "NO_PROXY hosts go direct, as with a plain requests.Session"
+    monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
+    again = session.merge_environment_settings("https://api.useapi.net/v1/y", {}, None, None, None)
+    assert again["proxies"].get("https") == "http://proxy.internal:3128", "read once per origin"
+    fresh = EnvironmentOnceSession().merge_environment_settings(
+        "https://api.useapi.net/", {}, None, None, None
+    )
+    assert fresh["proxies"].get("https") == "http://other:1", "a new session reads the environment again"
+    explicit = session.merge_environment_settings(
+        "https://api.useapi.net/", {"https": "http://x:2"}, None, None, None
+    )
+    assert explicit["proxies"]["https"] == "http://x:2"

@@ -12,7 +12,7 @@ lost its answer raises :class:`AnswerLostError`, which matters for a create (see
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,6 +28,9 @@ from minimax_dagster.api.errors import (
     error_from_response,
 )
 from minimax_dagster.api.retry import BoundedRetry
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 
 class EnvironmentOnceSession(requests.Session):
@@ -49,11 +52,11 @@ class EnvironmentOnceSession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
-        self._environment: dict[tuple[str, str, Any], dict[str, Any]] = {}
+        self._environment: dict[tuple[str, str, Any], _Settings] = {}
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+    ) -> _Settings:
         if proxies or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
@@ -62,7 +65,9 @@ class EnvironmentOnceSession(requests.Session):
         if found is None:
             found = super().merge_environment_settings(url, proxies, stream, verify, cert)
             self._environment[key] = found
-        return {**found, "proxies": dict(found["proxies"])}
+        settings = found.copy()
+        settings["proxies"] = dict(found["proxies"])  # the adapter may change it: never the kept one
+        return settings
 
 
 class ApiTransport:
