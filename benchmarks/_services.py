@@ -85,7 +85,7 @@ class Services(EmbeddedServices):
 
     def producer(self, s3: Any) -> Any:
         """A ``VideoProducer`` on these services, configured as the Dagster asset configures it."""
-        from minimax_dagster.production import ProducerSettings, VideoProducer
+        from minimax_dagster.production import VideoProducer
         from minimax_dagster.resources import AccountConfig, MiniMaxResource
 
         resource = MiniMaxResource(
@@ -94,12 +94,8 @@ class Services(EmbeddedServices):
             allowed_download_hosts=[self.sim_origin],
             accounts=[AccountConfig(account=a, max_jobs=n) for a, n in self.accounts.items()],
         )
-        settings = ProducerSettings(
-            bucket=self.bucket,
-            prefix="bench",
-            policy=resource.download_policy(),
-            accounts=resource.capacity_by_account(),
-            generation_deadline=resource.generation_deadline,
+        settings = resource.producer_settings(
+            bucket=self.bucket, prefix="bench", accounts=resource.capacity_by_account()
         )
         return VideoProducer(resource.get_client, s3, settings)
 

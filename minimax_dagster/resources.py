@@ -129,6 +129,15 @@ class MiniMaxResource(dg.ConfigurableResource):
     download_read_timeout: float = Field(
         default=60.0, gt=0, description="Seconds a CDN download may stay silent."
     )
+    store_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "At most this many finished videos are downloaded and stored at once per step (0: no limit). A "
+            "limit bounds memory and connections when many videos finish together; a worker waiting to store "
+            "does not take the next prompt meanwhile."
+        ),
+    )
 
     def get_client(self) -> MiniMaxClient:
         """A new client (own connection pool); use it as a context manager. Building it makes no call.
@@ -196,6 +205,7 @@ class MiniMaxResource(dg.ConfigurableResource):
             download_backoff=self.backoff_factor,
             regenerate_failed=regenerate_failed,
             asset_name=asset_name,
+            store_concurrency=self.store_concurrency,
         )
 
     def capacity_by_account(self, client: MiniMaxClient | None = None) -> CapacityByAccount:

@@ -3,6 +3,7 @@ crash-resume after a gateway error, rows in partitions, and input images from S3
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -261,3 +262,40 @@ def test_with_accounts_unknown_the_create_uses_the_account_the_image_went_to(
     assert entry.status == "generated"
     owners = [a for a in simulator.config.accounts if uploaded_files(simulator, a)]
     assert owners == [entry.account], "the create went to the account that holds the uploaded file"
+
+
+def test_store_concurrency_bounds_how_many_videos_are_stored_at_once(s3_client: Any, bucket: str) -> None:
+    from minimax_dagster.simulator import MiniMaxSimulator
+
+    with MiniMaxSimulator(generation_seconds=0.6, heartbeat_seconds=0.1, accounts={"1": 4}) as sim:
+        in_flight: list[int] = [0, 0]  # now, most
+        lock = threading.Lock()
+
+        def is_video_put(params: dict[str, Any]) -> bool:
+            return str(params.get("Key", "")).endswith(".mp4")
+
+        def before(params: dict[str, Any], **_: Any) -> None:
+            if is_video_put(params):
+                with lock:
+                    in_flight[0] += 1
+                    in_flight[1] = max(in_flight[1], in_flight[0])
+
+        def after(**kwargs: Any) -> None:
+            if str(kwargs["context"].get("video_key", "")).endswith(".mp4"):
+                with lock:
+                    in_flight[0] -= 1
+
+        def remember_key(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["video_key"] = params.get("Key", "")
+
+        s3_client.meta.events.register("provide-client-params.s3.PutObject", before)
+        s3_client.meta.events.register("before-parameter-build.s3.PutObject", remember_key)
+        s3_client.meta.events.register("after-call.s3.PutObject", after)
+        s3_client.meta.events.register("after-call-error.s3.PutObject", after)
+        prompts = [
+            VideoPrompt(id=f"v{i}", prompt=f"store gate {i}", template_id=TEXT_TEMPLATE) for i in range(6)
+        ]
+        entries = producer_for(sim, s3_client, bucket, store_concurrency=1).produce(prompts)
+        assert [e.status for e in entries] == ["generated"] * 6
+        assert sim.counters()["creates"] == 6
+        assert in_flight == [0, 1], "with store_concurrency=1 no two videos were put at once"

@@ -29,6 +29,9 @@ class ProducerSettings:
     that outlasted the client's own retries. ``download_attempts`` / ``download_backoff``: how often (and after
     how many seconds, doubling) storing a paid video is tried when the download breaks or S3 fails.
     ``max_image_bytes``: the largest input image read from a URL or an S3 object (see :attr:`image_limit`).
+    ``store_concurrency``: at most this many finished videos are downloaded and stored at once (0, the default:
+    no limit). A limit bounds the memory and connections of a burst of finished videos (a wide run's waves);
+    a worker waiting for a store place does not take its next prompt meanwhile.
 
     >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).capacity
     1
@@ -51,6 +54,7 @@ class ProducerSettings:
     shared_capacity: bool = True
     slots_prefix: str | None = None
     max_image_bytes: int = MAX_IMAGE_BYTES
+    store_concurrency: int = 0
 
     @property
     def capacity(self) -> int:

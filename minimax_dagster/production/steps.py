@@ -24,11 +24,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.api.client import GenerationResult, MiniMaxClient
 from minimax_dagster.api.errors import (
     AccountOnHoldError,
     CapacityError,
@@ -121,6 +123,29 @@ class VideoSteps:
         self.images = images
         self._client = client
         self._notes = notes
+        limit = settings.store_concurrency
+        self._store_slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+
+    @contextlib.contextmanager
+    def _storing(self) -> Iterator[None]:
+        """Hold one of the ``store_concurrency`` store places (the generation slot is already given back)."""
+        if self._store_slots is None:
+            yield
+            return
+        with self._store_slots:
+            yield
+
+    def _store(
+        self,
+        prompt: VideoPrompt,
+        keys: VideoKeys,
+        result: GenerationResult,
+        held: HeldRecord,
+        *,
+        reattached: bool,
+    ) -> ManifestEntry:
+        with self._storing():
+            return self.store.store(prompt, keys, result, held, reattached=reattached)
 
     def produce(self, video: PlannedVideo, pool: AccountPool) -> ManifestEntry:
         """Every step for one video: its one manifest entry (or an exception, which the caller turns into a
@@ -259,7 +284,7 @@ class VideoSteps:
         finally:
             if has_slot:
                 pool.release(slot)
-        return self.store.store(prompt, keys, result, held, reattached=True)
+        return self._store(prompt, keys, result, held, reattached=True)
 
     def _slot_for_reattach(self, pool: AccountPool, account: str | None) -> tuple[bool, str | None]:
         """``(True, slot)`` with a slot of the job's account, ``(False, None)`` when the account is no longer
@@ -334,14 +359,14 @@ class VideoSteps:
                             prompt, f"the create answered {exc.status}, but job {found} exists; reattaching"
                         )
                         result = self._client().reattach(found, deadline=max(1.0, limit - time.monotonic()))
-                        return self.store.store(prompt, keys, result, held, reattached=True)
+                        return self._store(prompt, keys, result, held, reattached=True)
                     wait = settings.capacity_wait
                     self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
                     time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
                     continue
             finally:
                 pool.release(account)
-            return self.store.store(prompt, keys, result, held, reattached=False)
+            return self._store(prompt, keys, result, held, reattached=False)
 
     def _outcome_unknown(
         self,
