@@ -10,6 +10,7 @@ skipped with a warning, so a catalogue over a growing dataset list keeps working
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,8 @@ from minimax_dagster.resources import MiniMaxS3Resource, s3_client_from_resource
 from minimax_dagster.storage import get_json, normalize_prefix, put_json, s3_uri
 
 UNPARTITIONED = "__all__"
+#: Partition values written at once by one output.
+PUT_THREADS = 8
 
 
 class PartitionedValues(dict):
@@ -79,8 +82,10 @@ class S3JsonIOManager(dg.ConfigurableIOManager):
             unknown = set(obj) - expected
             if unknown:
                 raise dg.Failure(f"values for partitions not in this run: {sorted(unknown)[:5]}")
-            for partition, value in obj.items():
-                put_json(client, self.bucket, self.object_key(path, partition), _dump(value))
+            # Several at once: the step ends when the last is written.
+            items = [(self.object_key(path, partition), _dump(value)) for partition, value in obj.items()]
+            with ThreadPoolExecutor(min(PUT_THREADS, max(1, len(items))), "minimax-io") as executor:
+                list(executor.map(lambda item: put_json(client, self.bucket, *item), items))
             # Output metadata would be copied onto every partition's materialization, so none is added here:
             # the video asset gives each partition its own ``path`` (``uri_for``).
             return
