@@ -30,6 +30,7 @@ value (Dagster skips them in that run); the report is an ``AssetObservation`` pe
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -43,7 +44,12 @@ from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, 
 from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
 from minimax_dagster.dry_run import PlanReport, cap_failure
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.metadata import VideoLinks, materialization_metadata, poster_thumbnails
+from minimax_dagster.metadata import (
+    THUMBNAIL_ROWS,
+    PosterThumbnails,
+    VideoLinks,
+    materialization_metadata,
+)
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
@@ -52,6 +58,9 @@ from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoPro
 from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads
 
+#: Event-log records a second the run's progress lines may take (with a few saved up); faster lines share
+#: records. Each record is a synchronous event-log write costing the step's thread a few ms of CPU.
+RECORDS_PER_SECOND = 1.0
 #: Problems and failures listed in a failure's text; the rest are counted.
 MAX_LISTED = 50
 
@@ -137,6 +146,8 @@ class Production:
     entries: dict[PromptKey, ManifestEntry]
     progress: VideoProgress
     seconds: float
+    #: The posters' thumbnails, made while the other videos were generating (closed by the report).
+    thumbnails: PosterThumbnails
 
 
 class MiniMaxVideoRun:
@@ -300,8 +311,16 @@ class MiniMaxVideoRun:
             )
         producer = self._producer(plan)
         book = PromptBook(plan.prompts)
+        # The table's first rows get thumbnails: each is made as soon as its video is stored, in the
+        # background, so that the step's end does not wait for them (the report makes any still missing).
+        thumbnailed = {
+            (partition, p.id) for partition, prompts in plan.rows.items() for p in prompts[:THUMBNAIL_ROWS]
+        }
+        thumbnails = PosterThumbnails(self.s3)
+        # Every heartbeat asked for: each gets its own record again, as long as the writes keep up.
+        records_per_second = math.inf if options.log_heartbeats else RECORDS_PER_SECOND
         progress = VideoProgress(
-            BoundedLog(self.context.log),
+            BoundedLog(self.context.log, records_per_second=records_per_second),
             book,
             log_heartbeats=options.log_heartbeats,
             summary_interval=options.summary_interval,
@@ -314,11 +333,16 @@ class MiniMaxVideoRun:
                 if settled is not None:
                     key, entry = settled
                     entries[key] = entry
+                    if key in thumbnailed:
+                        thumbnails.add(entry)
         except BaseException:
+            thumbnails.close()
             progress.finish()
             raise
         # The last lines stay queued: the report writes them with the run's totals (one record if behind).
-        return Production(entries=entries, progress=progress, seconds=time.monotonic() - started)
+        return Production(
+            entries=entries, progress=progress, seconds=time.monotonic() - started, thumbnails=thumbnails
+        )
 
     # ------------------------------------------------------------------------------------------ report
 
@@ -343,6 +367,7 @@ class MiniMaxVideoRun:
                 self._add_partition_metadata(partition, manifest, production, plan.capacity)
             totals = _totals_line(manifests, production)
         finally:
+            production.thumbnails.close()
             production.progress.finish(totals)
         everything = [e for m in manifests.values() for e in m.entries]
         value: Any = PartitionedValues(manifests) if plan.several else next(iter(manifests.values()))
@@ -393,7 +418,7 @@ class MiniMaxVideoRun:
                 manifest.entries,
                 events,
                 links=links,
-                thumbnails=poster_thumbnails(self.s3, manifest.entries),
+                thumbnails=production.thumbnails.for_entries(manifest.entries),
                 manifest_uri=self._manifest_uri(partition),
             )
         )

@@ -8,15 +8,16 @@ behind. Profiled on a 60-video single-run backfill (capacity 10, T = 1 s, heartb
 written as 1,274 records, 94 % of the step thread's time in the event log's sqlite writes, up to 474 notes
 queued, and the step ending 2.7 s after the last video was stored (11 s under the profiler).
 
-So here, by default, a video costs at most five records: its milestones, with the remarks the producer makes
+So here, by default, a video costs at most five lines: its milestones, with the remarks the producer makes
 about it (an uploaded image, the stored object, "finished" a moment before it) joined to the next one;
 heartbeats, repeated states and polls only update counts, summed up every ``summary_interval`` seconds. And
-every line goes through :class:`BoundedLog`, which spends at most half the thread's time writing and, when
-records get slow, joins the waiting lines into one record: logging never queues behind production. The same
-backfill afterwards (load 8 to 20 on two cores): about 4 lines per video, 1.0 to 2.0 records per video (lines
-joined when a sqlite write took 0.05 to 0.15 s), the last note handed over at once (lag 0.0 s), and the step
-ending 0.6 to 1.9 s after the last video was stored, of which 0.4 to 1.2 s is Dagster's own output events (one
-materialization per partition) and 0.1 to 0.2 s the last lines and the run's totals.
+every line goes through :class:`BoundedLog`, which writes at most about one record a second (a few saved up)
+and spends at most half the thread's time writing: lines that come faster, or while records are slow, share
+the next record, so logging never queues behind production and its cost does not grow with the run. A record
+costs the step 3 to 9 ms of CPU (sqlite, 2 cores, load 2 to 8) whatever it holds: at one record per line
+(about 4 lines per video) it was most of the Dagster layer's cost per video. The 100-video in-process run of
+``benchmarks.overhead`` (4 partitions, capacity 10, T = 1 s, heartbeats every 0.1 s) then writes 0.3 to 0.5
+records per video, and a run of a few videos still sees each line in its own record.
 
 This module does not import dagster: the log is anything with ``debug``/``info``/``warning``/``error``.
 
@@ -31,6 +32,7 @@ This module does not import dagster: the log is anything with ``debug``/``info``
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
@@ -80,39 +82,49 @@ def display(key: PromptKey) -> str:
 
 
 class BoundedLog:
-    """Log lines written so that writing them never takes more than a share of the writer's time.
+    """Log lines written as few, bounded event-log records: logging never queues behind production.
 
-    :meth:`add` only queues a line; :meth:`tick` writes what is queued, as long as the writes of the last
-    moments took less than ``duty`` of the time (a token bucket: ``duty`` seconds of writing earned per
-    second, at most ``burst`` seconds saved up). When writing falls behind, the lines wait, and the next write
-    joins them into one record (when more than ``max_records`` are waiting): the records per second stay
-    bounded whatever the rate of lines, and no line is dropped. :meth:`flush` writes everything now, what
-    the bucket does not cover as one record.
+    :meth:`add` only queues a line; :meth:`tick` writes what is queued, as long as two budgets allow a record
+    now: each line its own record when the budget covers them all, else all of them joined in one:
+
+    * ``records_per_second`` (with ``burst_records`` saved up): each record is a synchronous event-log write
+      that costs the step a few milliseconds of CPU whatever it holds, so a run whose lines come faster than
+      this gets the same lines in fewer records; a run whose lines come slower sees each line in its own
+      record (``math.inf``: no such limit, though more than ``burst_records`` lines waiting share one);
+    * ``duty``: the share of the writer's time spent writing (``burst`` seconds saved up), for when records
+      get slow (a loaded database): the lines then wait and the next record carries them all.
+
+    No line is dropped, and the records per second stay bounded whatever the rate of lines. :meth:`flush`
+    writes everything now, as one record.
 
     >>> import logging
-    >>> log = BoundedLog(logging.getLogger("bounded-log-example"), max_records=2)
+    >>> log = BoundedLog(logging.getLogger("bounded-log-example"), records_per_second=1.0, burst_records=1)
     >>> for n in range(5):
     ...     log.add("info", f"line {n}")
+    ...     log.tick()
     >>> log.flush()
     >>> log.records, log.lines
-    (1, 5)
+    (2, 5)
     """
 
     def __init__(
         self,
         log: Log,
         *,
+        records_per_second: float = 1.0,
+        burst_records: int = 5,
         duty: float = 0.5,
         burst: float = 2.0,
-        max_records: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log
+        self._rate = records_per_second
+        self._burst_records = max(1, burst_records)
         self._duty = duty
         self._burst = burst
-        self._max = max(1, max_records)
         self._clock = clock
         self._pending: list[tuple[int, str]] = []
+        self._allowance = float(self._burst_records)
         self._tokens = burst
         self._refilled = clock()
         self.records = 0
@@ -125,7 +137,7 @@ class BoundedLog:
         self._pending.append((number, text))
 
     def tick(self) -> None:
-        """Write the queued lines if writing has time left."""
+        """Write the queued lines (as one record) if both budgets allow a record now."""
         self._write(force=False)
 
     def flush(self) -> None:
@@ -134,19 +146,24 @@ class BoundedLog:
 
     def _write(self, *, force: bool) -> None:
         now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._duty)
+        elapsed = now - self._refilled
         self._refilled = now
-        if not self._pending or (self._tokens <= 0 and not force):
+        self._tokens = min(self._burst, self._tokens + elapsed * self._duty)
+        self._allowance = (
+            min(self._burst_records, self._allowance + elapsed * self._rate)
+            if self._rate < math.inf
+            else self._burst_records
+        )
+        if not self._pending or (not force and (self._tokens <= 0 or self._allowance < 1)):
             return
-        if len(self._pending) <= self._max:
+        if len(self._pending) <= self._allowance:
+            # The budget covers a record per line: each its own (a warning stands out on its own).
             while self._pending and self._tokens > 0:
                 level, text = self._pending.pop(0)
                 self.lines += 1
                 self._record(level, text)
-        if self._pending and (force or len(self._pending) > self._max):
-            self._merge()
-
-    def _merge(self) -> None:
+            if not self._pending or not force:
+                return
         pending, self._pending = self._pending, []
         self.lines += len(pending)
         if len(pending) == 1:
@@ -161,6 +178,7 @@ class BoundedLog:
         started = self._clock()
         getattr(self._log, _NAMES.get(level, "info"), self._log.info)(text)
         self.records += 1
+        self._allowance -= 1
         self._tokens -= self._clock() - started
 
 

@@ -118,6 +118,8 @@ def test_single_run_backfill_gives_each_partition_its_own_truth(
         assert md["generation_seconds_total"] == pytest.approx(
             sum(e.generation_seconds for e in manifest.entries), abs=0.01
         )
+        # Every row has its poster's thumbnail by the time the step ends (made while the others generated).
+        assert md["videos"].count("](data:image/jpeg;base64,") == n, partition
         # The table shows the dataset's text escaped for Markdown (metadata.escape_markdown).
         for row in rows:
             assert shown(row["prompt"]) in md["videos"]

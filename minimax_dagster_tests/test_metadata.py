@@ -27,6 +27,7 @@ from minimax_dagster.metadata import (
     THUMBNAIL_ROWS,
     WORD_CHARS,
     ZERO_WIDTH_SPACE,
+    PosterThumbnails,
     VideoLinks,
     human_bytes,
     human_seconds,
@@ -205,6 +206,43 @@ def test_thumbnails_stop_after_their_row_budget(s3_client, bucket):
     entries = [entry(n, poster_uri=f"s3://{bucket}/p/good.png") for n in range(THUMBNAIL_ROWS + 3)]
     assert len(poster_thumbnails(s3_client, entries)) == THUMBNAIL_ROWS
     assert len(poster_thumbnails(s3_client, entries, rows=2)) == 2
+
+
+def test_background_thumbnails_are_made_when_added_and_read_each_poster_once(s3_client, bucket):
+    """Made as each video is stored (``add``), so the report only collects them: here the posters are gone
+    from S3 by then, and the thumbnails are still there. Two prompts of one video share its poster."""
+    for n in range(3):
+        put_bytes(s3_client, bucket, f"p/{n}.png", png(1280, 720), content_type="image/png")
+    entries = [entry(n, poster_uri=f"s3://{bucket}/p/{n}.png") for n in range(3)]
+    twin = entry(9, poster_uri=f"s3://{bucket}/p/0.png")
+    with PosterThumbnails(s3_client) as thumbnails:
+        for e in [*entries, twin]:
+            thumbnails.add(e)
+        thumbnails.wait()
+        for n in range(3):
+            s3_client.delete_object(Bucket=bucket, Key=f"p/{n}.png")
+        made = thumbnails.for_entries([*entries, twin])
+    assert list(made) == ["clip-00", "clip-01", "clip-02", "clip-09"]
+    assert made["clip-09"] == made["clip-00"] and made["clip-00"].startswith("data:image/jpeg;base64,")
+
+
+def test_background_thumbnails_give_what_poster_thumbnails_gives(s3_client, bucket):
+    """The same rows as :func:`poster_thumbnails`: unreadable, missing and failed rows skipped (the next rows
+    take their place, made when asked), the row budget kept; an S3 error only leaves its row without one."""
+    put_bytes(s3_client, bucket, "p/good.png", png(320, 180), content_type="image/png")
+    put_bytes(s3_client, bucket, "p/junk.png", b"<html>not an image</html>", content_type="image/png")
+    entries = [
+        entry(1, poster_uri=f"s3://{bucket}/p/junk.png"),
+        entry(2, poster_uri=f"s3://{bucket}/p/missing.png"),
+        entry(3, poster_uri="s3://not a bucket!/p/good.png"),
+        entry(4, status="failed", error="moderated", poster_uri=f"s3://{bucket}/p/good.png"),
+        *(entry(n, poster_uri=f"s3://{bucket}/p/good.png") for n in range(10, 14)),
+    ]
+    with PosterThumbnails(s3_client, rows=3) as thumbnails:
+        thumbnails.add(entries[0])  # started early, like the first rows of a run
+        made = thumbnails.for_entries(entries)
+    assert list(made) == ["clip-10", "clip-11", "clip-12"]
+    assert made == poster_thumbnails(s3_client, entries[:2] + entries[3:], rows=3)
 
 
 # ---- the table ----------------------------------------------------------------------------------------------

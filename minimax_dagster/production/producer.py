@@ -133,6 +133,7 @@ class VideoProducer:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minimax") as executor:
                 for item in leaders:
                     futures.append(executor.submit(self._produce_safely, item, steps, pool))
+                settled = 0
                 while True:
                     try:
                         note = self._notes.get(timeout=0.1)
@@ -145,6 +146,11 @@ class VideoProducer:
                         yield from _follower_notes(
                             note.entry, followers.get((note.partition, note.prompt_id), [])
                         )
+                        # A leader's entry is its worker's last note: after the last one, nothing can come,
+                        # and the run ends now rather than after one more wait on the empty queue.
+                        settled += 1
+                        if settled == len(leaders) and self._notes.empty():
+                            break
         finally:
             for f in futures:
                 f.cancel()
