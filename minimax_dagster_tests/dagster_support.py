@@ -109,8 +109,13 @@ def materialize(
 
 
 def log_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """Every ``context.log`` line of a run (not Dagster's own events)."""
-    return [e.user_message for e in instance.all_logs(run_id) if e.dagster_event is None]
+    """Every ``context.log`` line of a run (not Dagster's own events), one item a line.
+
+    When lines come faster than the step's log writes records, one record holds several lines (see
+    ``BoundedLog``), so a record is split into its lines here.
+    """
+    records = [e.user_message for e in instance.all_logs(run_id) if e.dagster_event is None]
+    return [line for record in records for line in record.splitlines()]
 
 
 def event_log_text(instance: dg.DagsterInstance, run_id: str) -> str:

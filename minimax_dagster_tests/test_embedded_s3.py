@@ -92,3 +92,27 @@ def test_a_client_that_asks_to_close_is_answered_and_closed(
     missing = _signed(s3_client, "get_object", Bucket=bucket, Key="kept/none")
     status, _, response = _exchange(connection, "GET", missing, headers={"Connection": "close"})
     assert status == 404 and response.will_close
+
+
+def test_stopping_the_server_drops_its_kept_connections_as_an_outage_would() -> None:
+    # A stopped server that still answered on kept connections would hide an outage from a fault test: the
+    # client's next request on its kept connection must fail, as a new connection's does.
+    import boto3
+    from botocore.config import Config
+
+    from minimax_dagster.embedded.s3 import EmbeddedS3Server
+
+    server = EmbeddedS3Server().start()
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    client.create_bucket(Bucket="outage")
+    client.put_object(Bucket="outage", Key="a", Body=b"a")  # the connection is now kept
+    server.stop()
+    with pytest.raises(Exception, match=r"(?i)connect|closed|reset|aborted"):
+        client.head_object(Bucket="outage", Key="a")

@@ -6,11 +6,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from typing import Any
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-__all__ = ["KeepAliveHandler"]
+__all__ = ["KeepAliveHandler", "drop_connections"]
+
+
+def _lock_of(server: Any) -> threading.Lock:
+    lock: threading.Lock = server.__dict__.setdefault("_keepalive_lock", threading.Lock())
+    return lock
+
+
+def _connections_of(server: Any) -> set[socket.socket]:
+    connections: set[socket.socket] = server.__dict__.setdefault("_keepalive_connections", set())
+    return connections
+
+
+def drop_connections(server: Any) -> int:
+    """Close every connection ``server`` still holds open (after its ``shutdown()``); answers how many.
+
+    A stopped server then refuses its clients at once, on new and kept connections alike.
+    """
+    with _lock_of(server):
+        connections = list(_connections_of(server))
+    for connection in connections:
+        with contextlib.suppress(OSError):  # already closed by its client
+            connection.shutdown(socket.SHUT_RDWR)
+    return len(connections)
 
 
 class _CountingInput:
@@ -61,6 +87,20 @@ class KeepAliveHandler(MotoRequestHandler):
     # One write per answer and no Nagle delay: with a kept connection, headers and body written apart would
     # wait for the client's delayed ACK (40 ms a request on Linux).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        # Kept connections outlive ``shutdown()`` (each has its own thread): the server tracks them, so that
+        # stopping it drops them as a real outage would, instead of still answering on them.
+        with _lock_of(self.server):
+            _connections_of(self.server).add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with _lock_of(self.server):
+                _connections_of(self.server).discard(self.connection)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """No line per request (errors are still logged)."""

@@ -132,11 +132,14 @@ class EmbeddedS3Server:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the port (idempotent)."""
+        """Stop serving, close the port and drop the connections still open (idempotent)."""
         if self._server is None:
             return
+        from minimax_dagster.embedded.keepalive import drop_connections
+
         self._server.shutdown()
         self._server.server_close()
+        drop_connections(self._server)
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._thread = None

@@ -12,7 +12,6 @@ log them in order from its own thread.
 
 >>> import boto3
 >>> from minimax_dagster.api.client import MiniMaxClient
-from minimax_dagster.api.transport import EnvironmentOnceSession
 >>> from minimax_dagster.storage import DownloadPolicy
 >>> settings = ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",)))
 >>> producer = VideoProducer(lambda: MiniMaxClient("token"), boto3.client("s3", region_name="us-east-1"), settings)
