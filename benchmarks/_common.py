@@ -112,6 +112,24 @@ def cpu_seconds() -> dict[str, float]:
     return {"self": me.ru_utime + me.ru_stime, "children": kids.ru_utime + kids.ru_stime}
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (user, nice, system, irq, softirq; from
+    ``/proc/stat``), or ``nan`` where there is no ``/proc``: the difference over a run is its CPU demand whatever
+    processes it spawned (workers, daemons, orchestrators), other load included.
+
+    >>> a = machine_cpu_seconds(); b = machine_cpu_seconds()
+    >>> math.isnan(a) or b >= a
+    True
+    """
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return math.nan
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in first[1:8])
+    return (user + nice + system + irq + softirq) / ticks
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())

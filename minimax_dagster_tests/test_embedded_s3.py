@@ -116,3 +116,19 @@ def test_stopping_the_server_drops_its_kept_connections_as_an_outage_would() -> 
     server.stop()
     with pytest.raises(Exception, match=r"(?i)connect|closed|reset|aborted"):
         client.head_object(Bucket="outage", Key="a")
+
+
+def test_an_idle_kept_connection_closing_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    # http.server logs "Request timed out" when a kept connection idles past the handler's timeout: normal for
+    # a keep-alive server (S3 closes idle connections too), and hundreds of such lines hid real errors.
+    from minimax_dagster.embedded.keepalive import KeepAliveHandler
+
+    handler = object.__new__(KeepAliveHandler)
+    handler.client_address = ("127.0.0.1", 1)
+    handler.requestline = ""
+    with caplog.at_level("INFO", logger="werkzeug"):
+        handler.log_error("Request timed out: %r", TimeoutError("timed out"))
+        handler.log_error("code %d, message %s", 400, "Bad request syntax")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("timed out" in m for m in messages), messages
+    assert any("Bad request syntax" in m for m in messages), messages

@@ -22,6 +22,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from benchmarks._common import preamble
 from benchmarks.scale import ScaleCluster, ServiceUnavailable, batches_of
 
 
@@ -46,6 +47,7 @@ def run_once(workers: int, args: argparse.Namespace) -> dict:
         generation_seconds=args.generation_seconds,
         accounts=args.accounts,
         pool_limit=args.pool_limit,
+        worker_concurrency=args.worker_concurrency,
     ) as cluster:
         print(
             f"    DAGSTER_HOME={cluster.home} database={cluster.env['DAGSTER_PG_DB']} queue={cluster.queue}"
@@ -84,13 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         "--accounts", type=_accounts, default={"100001": 5, "100002": 5}, help="e.g. 100001=5,100002=5"
     )
     parser.add_argument(
-        "--pool-limit", type=int, default=None, help="limit of the minimax pool (default: workers)"
+        "--pool-limit",
+        type=int,
+        default=None,
+        help="limit of the minimax pool (default: workers x worker concurrency)",
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=1,
+        help="steps each worker runs at once (its Celery processes; default 1)",
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the backfill")
     parser.add_argument("--json", type=Path, default=None, help="write the reports to this file")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's request log
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    for row in preamble("scale"):
+        value = f"{row.value:,.0f}" if isinstance(row.value, float) else row.value
+        print(f"{row.figure}: {value} {row.unit} ({row.note})".replace(" ()", ""), flush=True)
     counts = [int(n) for n in str(args.workers).split(",") if n.strip()]
     reports = []
     try:

@@ -47,6 +47,8 @@ from typing import Any
 
 import dagster as dg
 
+from benchmarks._common import machine_cpu_seconds
+from benchmarks._timeline import s3_window
 from benchmarks.scale.report import BackfillReport, StepExecution
 from benchmarks.scale.services import ServiceSettings
 from minimax_dagster.deployment.celery import celery_config_path
@@ -99,6 +101,7 @@ class ScaleCluster:
         generation_seconds: float = 2.0,
         accounts: Mapping[str, int] | None = None,
         pool_limit: int | None = None,
+        worker_concurrency: int = 1,
         video_bytes: int | None = 64 * 1024,
         services: ServiceSettings | None = None,
         root: Path | None = None,
@@ -108,7 +111,8 @@ class ScaleCluster:
         self.worker_count = workers
         self.generation_seconds = generation_seconds
         self.accounts = dict(accounts or {"100001": 5, "100002": 5})
-        self.pool_limit = pool_limit if pool_limit is not None else workers
+        self.worker_concurrency = max(1, worker_concurrency)
+        self.pool_limit = pool_limit if pool_limit is not None else workers * self.worker_concurrency
         self.video_bytes = video_bytes
         self.settings = services or ServiceSettings.from_env()
         self.token = secrets.token_hex(3)
@@ -218,7 +222,8 @@ class ScaleCluster:
             )
 
     def start_worker(self, short: str) -> Worker:
-        """Start one Celery worker named ``<short>-<session>@<host>`` that runs one step at a time."""
+        """Start one Celery worker named ``<short>-<session>@<host>`` that runs ``worker_concurrency`` steps at
+        a time (its processes)."""
         name = f"{short}-{self.token}"
         cmd = [
             str(BIN / "dagster-celery"),
@@ -233,7 +238,7 @@ class ScaleCluster:
             "-n",
             name,
             "--",
-            "--concurrency=1",
+            f"--concurrency={self.worker_concurrency}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -391,6 +396,11 @@ class ScaleCluster:
             submit_seconds=submit_seconds,
             started_at=started_at,
             counters=self.services.simulator.counters(),
+            worker_concurrency=self.worker_concurrency,
+            pool_limit=self.pool_limit,
+            window=s3_window(
+                self.services.s3_client(), self.services.bucket, self.services.prefix, since=started_at
+            ),
         )
         for record in records:
             run = record.dagster_run
@@ -423,11 +433,15 @@ class ScaleCluster:
         """Add the batches, backfill them all, wait for every run and report."""
         self.add_batches(batches)
         names = list(batches)
+        cpu_before = machine_cpu_seconds()
         started = time.time()
         tag = self.submit_backfill(names)
         submitted = time.time() - started
         self.wait_for_runs(tag, len(names), timeout=timeout)
-        return self.report(tag, names, sum(len(rows) for rows in batches.values()), started, submitted)
+        cpu = machine_cpu_seconds() - cpu_before
+        report = self.report(tag, names, sum(len(rows) for rows in batches.values()), started, submitted)
+        report.machine_cpu_seconds, report.cores = cpu, os.cpu_count() or 1
+        return report
 
     def logs(self, lines: int = 40) -> str:
         """The tails of the daemon's and workers' logs (for failure messages)."""

@@ -39,6 +39,13 @@ class BackfillReport:
     started_at: float = 0.0
     runs: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
+    worker_concurrency: int = 1
+    pool_limit: int = 0
+    #: The videos' window from S3 (``benchmarks._timeline.s3_window``): first create -> last object.
+    window: dict[str, Any] = field(default_factory=dict)
+    #: CPU seconds the whole machine used from the submission to the last run's end (``/proc/stat``).
+    machine_cpu_seconds: float = math.nan
+    cores: int = 1
 
     @property
     def ideal_seconds(self) -> float:
@@ -59,10 +66,20 @@ class BackfillReport:
                 f"{' -> '.join(r['video_workers']) or '?':<40} {r['videos']}"
             )
         out += self.time_lines()
+        out += self.window_lines()
+        if not math.isnan(self.machine_cpu_seconds) and self.wall_seconds:
+            cpu = self.machine_cpu_seconds
+            out.append(
+                f"CPU: the machine used {cpu:.1f} CPU s during the {self.wall_seconds:.1f} s wall "
+                f"({cpu / (self.cores * self.wall_seconds):.0%} of {self.cores} cores; every process, other "
+                f"load included); CPU demand / (cores x ideal) {cpu / (self.cores * self.ideal_seconds):.2f} "
+                "(above 1 the machine is the limit)"
+            )
         c = self.counters
         by_prompt = c.get("creates_by_prompt", {})
         out += [
-            f"{len(self.partitions)} partitions, {self.prompts} prompts, {self.workers} worker(s), capacity "
+            f"{len(self.partitions)} partitions, {self.prompts} prompts, {self.workers} worker(s) x "
+            f"{self.worker_concurrency} process(es), pool limit {self.pool_limit}, capacity "
             f"{self.capacity}: wall {self.wall_seconds:.1f} s, capacity-bound ideal {self.ideal_seconds:.1f} s "
             f"({self.ideal_seconds / self.wall_seconds:.0%} of ideal)"
             if self.wall_seconds
@@ -73,6 +90,21 @@ class BackfillReport:
             f"{c.get('rejected_by_status', {}).get('429', 0)}",
         ]
         return out
+
+    def window_lines(self) -> list[str]:
+        """The API's side: first create -> last S3 object against the ideal, and how busy the slots were."""
+        w = self.window
+        span = w.get("window")
+        if not w.get("videos") or not span or math.isnan(span):
+            return []
+        started = w["first_create"] - self.started_at
+        fill = w["busy"] / (max(1, self.capacity) * span)
+        return [
+            f"videos: first create at {started:.1f} s after the submission; first create -> last S3 object "
+            f"{span:.1f} s for {w['videos']} videos ({self.ideal_seconds / span:.0%} of ideal); slots kept "
+            f"busy {fill:.0%}; mean created->finished {w['generation_mean']:.2f} s, finished->last object "
+            f"{w['store_mean']:.2f} s"
+        ]
 
     def _timed(self) -> list[dict[str, float]]:
         return [r["t"] for r in self.runs if r.get("t") and None not in r["t"].values()]

@@ -105,6 +105,12 @@ class KeepAliveHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """No line per request (errors are still logged)."""
 
+    def log_error(self, format: str, *args: Any) -> None:
+        """Errors are logged, except an idle kept connection closed after ``timeout`` (normal, as on S3)."""
+        if format.startswith("Request timed out"):
+            return
+        super().log_error(format, *args)
+
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
