@@ -11,32 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from pathlib import Path
 from typing import Any
 
+from benchmarks._probes import proc_status, process_cpu
 from minimax_dagster.embedded import EmbeddedServices, ServerProcess
 
 #: Credentials of the local moto server (moto accepts anything; these are not secrets of any real account).
 S3_KEY_ID = "bench-key-id"
 S3_SECRET = "bench-secret"
 SIM_TOKEN = "bench-sim-token"
-
-
-def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS / VmHWM (bytes) of a process, from /proc/<pid>/status."""
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out[name] = int(value.split()[0]) * 1024
-    return out
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (from /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Services(EmbeddedServices):
