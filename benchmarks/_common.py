@@ -125,9 +125,8 @@ def machine_cpu_seconds() -> float:
         first = Path("/proc/stat").read_text().splitlines()[0].split()
     except (OSError, IndexError):
         return math.nan
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in first[1:8])
-    return (user + nice + system + irq + softirq) / ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -233,6 +232,16 @@ def preamble(name: str) -> list[Row]:
     ]
 
 
+def cpu_demand(cpu_total: float, ideal: float, cores: int | None = None) -> float:
+    """CPU seconds / (cores x ideal seconds), nan without an ideal: above 1, the machine is the limit.
+
+    >>> cpu_demand(30.0, 20.0, cores=2), math.isnan(cpu_demand(1.0, 0.0))
+    (0.75, True)
+    """
+    cores = cores or os.cpu_count() or 1
+    return cpu_total / (cores * ideal) if ideal > 0 else math.nan
+
+
 def cpu_demand_row(name: str, variant: str, cpu_total: float, ideal: float, parts: dict[str, float]) -> Row:
     """CPU of all processes / (cores x ideal): above 1, the machine, not the accounts' capacity, is the limit.
 
@@ -241,7 +250,7 @@ def cpu_demand_row(name: str, variant: str, cpu_total: float, ideal: float, part
     (True, True)
     """
     cores = os.cpu_count() or 1
-    value = cpu_total / (cores * ideal) if ideal > 0 else math.nan
+    value = cpu_demand(cpu_total, ideal, cores)
     note = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
     note += f"; {cores} cores x {ideal:g} s ideal = {cores * ideal:g} CPU s; above 1 the machine is the limit"
     return Row(name, variant, "CPU demand / (cores x ideal)", value, "x", note)

@@ -90,10 +90,20 @@ def s3_window(
     }
 
 
+def slot_fill(window: dict[str, Any], capacity: int) -> float:
+    """How busy the slots were kept over an :func:`s3_window`: generating time / (capacity x window), or nan.
+
+    >>> slot_fill({"window": 10.0, "busy": 15.0}, 2), math.isnan(slot_fill({"window": math.nan, "busy": 0}, 2))
+    (0.75, True)
+    """
+    span = window.get("window")
+    return window["busy"] / (max(1, capacity) * span) if span and not math.isnan(span) else math.nan
+
+
 def window_rows(name: str, variant: str, window: dict[str, Any], ideal: float, capacity: int) -> list[Row]:
     """Rows: first create -> last S3 object, its ratio to the ideal, and how busy the slots were kept."""
     span = window["window"]
-    fill = window["busy"] / (capacity * span) if span and not math.isnan(span) else math.nan
+    fill = slot_fill(window, capacity)
     return [
         Row(
             name,

@@ -22,7 +22,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks._common import preamble
+from benchmarks._common import format_table, preamble
 from benchmarks.scale import ScaleCluster, ServiceUnavailable, batches_of
 
 
@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's request log
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    for row in preamble("scale"):
-        value = f"{row.value:,.0f}" if isinstance(row.value, float) else row.value
-        print(f"{row.figure}: {value} {row.unit} ({row.note})".replace(" ()", ""), flush=True)
+    print(format_table(preamble("scale")), flush=True)
     counts = [int(n) for n in str(args.workers).split(",") if n.strip()]
     reports = []
     try:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -376,12 +377,18 @@ class ScaleCluster:
         return {}
 
     def report(
-        self, tag: str, partitions: list[str], prompts: int, started_at: float, submit_seconds: float = 0.0
+        self,
+        tag: str,
+        partitions: list[str],
+        prompts: int,
+        started_at: float,
+        submit_seconds: float = 0.0,
+        machine_cpu: float = math.nan,
     ) -> BackfillReport:
         """Gather the backfill's runs, workers per partition and the simulator's counters.
 
         ``started_at`` (epoch seconds) is when the backfill was submitted: the wall time runs from it to the
-        end of the last run.
+        end of the last run. ``machine_cpu``: CPU seconds the machine used over that time, where measured.
         """
         assert self.services is not None and self.instance is not None
         records = list(self.instance.get_run_records(filters=dg.RunsFilter(tags={TAG: tag})))
@@ -398,6 +405,8 @@ class ScaleCluster:
             counters=self.services.simulator.counters(),
             worker_concurrency=self.worker_concurrency,
             pool_limit=self.pool_limit,
+            machine_cpu_seconds=machine_cpu,
+            cores=os.cpu_count() or 1,
             window=s3_window(
                 self.services.s3_client(), self.services.bucket, self.services.prefix, since=started_at
             ),
@@ -439,9 +448,7 @@ class ScaleCluster:
         submitted = time.time() - started
         self.wait_for_runs(tag, len(names), timeout=timeout)
         cpu = machine_cpu_seconds() - cpu_before
-        report = self.report(tag, names, sum(len(rows) for rows in batches.values()), started, submitted)
-        report.machine_cpu_seconds, report.cores = cpu, os.cpu_count() or 1
-        return report
+        return self.report(tag, names, sum(len(rows) for rows in batches.values()), started, submitted, cpu)
 
     def logs(self, lines: int = 40) -> str:
         """The tails of the daemon's and workers' logs (for failure messages)."""

@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks._common import cpu_demand
+from benchmarks._timeline import slot_fill
+
 
 @dataclass
 class StepExecution:
@@ -72,7 +75,7 @@ class BackfillReport:
             out.append(
                 f"CPU: the machine used {cpu:.1f} CPU s during the {self.wall_seconds:.1f} s wall "
                 f"({cpu / (self.cores * self.wall_seconds):.0%} of {self.cores} cores; every process, other "
-                f"load included); CPU demand / (cores x ideal) {cpu / (self.cores * self.ideal_seconds):.2f} "
+                f"load included); CPU demand / (cores x ideal) {cpu_demand(cpu, self.ideal_seconds, self.cores):.2f} "
                 "(above 1 the machine is the limit)"
             )
         c = self.counters
@@ -98,7 +101,7 @@ class BackfillReport:
         if not w.get("videos") or not span or math.isnan(span):
             return []
         started = w["first_create"] - self.started_at
-        fill = w["busy"] / (max(1, self.capacity) * span)
+        fill = slot_fill(w, self.capacity)
         return [
             f"videos: first create at {started:.1f} s after the submission; first create -> last S3 object "
             f"{span:.1f} s for {w['videos']} videos ({self.ideal_seconds / span:.0%} of ideal); slots kept "
