@@ -175,6 +175,73 @@ def test_a_slot_given_back_is_handed_to_a_waiting_thread_with_its_claim(
         pool.close()
 
 
+def test_a_waiter_slow_to_get_the_lock_still_takes_the_claim_parked_for_it(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    """On a loaded machine a woken waiter may run many ``poll`` periods after the hand-over; it must not
+    then give its own claim back and lease a new one (CI once paid a delete, a list and a create for this)."""
+    pool = SharedAccountPool({"acc": 1}, keeper=keepers[0], prefix=SLOTS, poll=0.05)
+    try:
+        assert pool.acquire() == "acc"
+        waiter, got = blocked_acquire(pool)
+        with recorded_s3_calls(s3_client) as calls:
+            with pool._cond:  # the waiter cannot run while this thread holds the pool's lock
+                pool.release("acc")
+                time.sleep(0.3)  # six polls
+            waiter.join(timeout=10)
+        assert got == ["acc"]
+        assert calls == [], "the parked claim changed hands however late the waiter ran"
+        assert list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/acc/0.json"]
+        pool.release("acc")
+        assert slot_keys(s3_client, bucket) == {}
+    finally:
+        pool.close()
+
+
+def test_a_claim_is_parked_for_each_waiter_not_for_each_slot_given_back(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    pool = SharedAccountPool({"acc": 3}, keeper=keepers[0], prefix=SLOTS, poll=0.05)
+    try:
+        assert [pool.acquire(), pool.acquire(), pool.acquire()] == ["acc"] * 3
+        waiter, got = blocked_acquire(pool)
+        with recorded_s3_calls(s3_client) as calls:
+            with pool._cond:  # both slots come back before the one waiter runs
+                pool.release("acc")
+                pool.release("acc")
+            waiter.join(timeout=10)
+        assert got == ["acc"]
+        assert calls == ["DeleteObject"], "the second claim had no taker: it went back to S3 at once"
+        assert len(slot_keys(s3_client, bucket)) == 2 and len(keepers[0].held()) == 2
+        pool.release("acc")
+        pool.release("acc")
+        assert slot_keys(s3_client, bucket) == {} and keepers[0].held() == []
+    finally:
+        pool.close()
+
+
+def test_a_claim_parked_for_a_waiter_that_took_another_account_goes_back_to_s3(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    pool = SharedAccountPool({"a": 1, "b": 1}, keeper=keepers[0], prefix=SLOTS, poll=0.05)
+    try:
+        assert {pool.acquire(), pool.acquire()} == {"a", "b"}
+        waiter, got = blocked_acquire(pool)  # any account will do for it
+        with recorded_s3_calls(s3_client) as calls:
+            with pool._cond:  # both come back, each parked for the one waiter, before it runs
+                pool.release("a")
+                pool.release("b")
+                assert calls == []
+            waiter.join(timeout=10)
+        assert got in (["a"], ["b"])
+        assert calls == ["DeleteObject"], "the waiter took one: the other claim is not kept parked"
+        assert list(slot_keys(s3_client, bucket)) == [f"{SLOTS}/{got[0]}/0.json"]
+        pool.release(got[0])
+        assert slot_keys(s3_client, bucket) == {}
+    finally:
+        pool.close()
+
+
 def test_a_slot_is_not_parked_for_a_thread_pinned_to_another_account(
     s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
 ) -> None:

@@ -103,10 +103,12 @@ class SharedAccountPool(AccountPool):
     runs) stay within maxJobs together instead of each on its own, so none is refused with 429.
 
     A slot given back while a thread of this process waits for that account is handed over with its claim
-    still held: the next generation starts without the three S3 requests (delete, list, create) a new lease
-    costs. A handed-over claim nobody takes within ``poll`` seconds is deleted by the next thread that gives a
-    slot back or wakes up waiting, and :meth:`close` deletes the rest. A claim held by a killed process goes
-    stale (``ClaimKeeper``) and its slot is taken over.
+    still held (parked, at most one per such waiter): the next generation starts without the three S3 requests
+    (delete, list, create) a new lease costs. A parked claim stays parked while a blocked thread could take it,
+    however long that thread waits for the lock; one that no blocked thread can take any more (its waiter timed
+    out or took another account) is deleted by the next thread that gives a slot back, takes one or starts
+    waiting, and :meth:`close` deletes the rest. A claim held by a killed process goes stale (``ClaimKeeper``) and
+    its slot is taken over.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -140,8 +142,8 @@ class SharedAccountPool(AccountPool):
         self._poll = poll
         self._held: dict[str | None, list[ClaimHandle]] = {}
         self._next_scan: dict[str | None, float] = {}
-        # Claims still held in S3 but given back here, with the time they were parked, per account.
-        self._parked: dict[str | None, list[tuple[ClaimHandle, float]]] = {}
+        # Claims still held in S3 but given back here, per account, for the threads blocked in acquire.
+        self._parked: dict[str | None, list[ClaimHandle]] = {}
         self._waiting: list[str | None] = []  # the ``pinned`` of every thread blocked in acquire
 
     def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
@@ -149,33 +151,40 @@ class SharedAccountPool(AccountPool):
         slot free (a parked claim first); waits (looking again every ``poll`` seconds or when a slot is given
         back) until one is."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                usable = self._usable(pinned)
-                # Parked claims first (they cost no request), then the account with most free slots.
-                order = sorted(
-                    (a for a, n in usable.items() if n > 0),
-                    key=lambda a: (not self._parked.get(a), -usable[a]),
-                )
-                for slot in order:
-                    parked = self._parked.get(slot)
-                    handle = parked.pop(0)[0] if parked else self._lease(slot)
-                    if handle is not None:
-                        self._free[slot] -= 1
-                        self._held.setdefault(slot, []).append(handle)
-                        return pinned if slot is None else slot
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError("no free generation slot in time")
-                self._waiting.append(pinned)
-                try:
-                    self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
-                finally:
-                    self._waiting.remove(pinned)
-                # Rare: a waiter left (timeout) or took another account. This thread is not counted as waiting
-                # here, so only age decides.
-                for handle in self._unpark_stale(unwanted=False):
-                    self._keeper.release(handle)
+        unwanted: list[ClaimHandle] = []
+        try:
+            with self._cond:
+                while True:
+                    usable = self._usable(pinned)
+                    # Parked claims first (they cost no request), then the account with most free slots.
+                    order = sorted(
+                        (a for a, n in usable.items() if n > 0),
+                        key=lambda a: (not self._parked.get(a), -usable[a]),
+                    )
+                    for slot in order:
+                        parked = self._parked.get(slot)
+                        handle = parked.pop(0) if parked else self._lease(slot)
+                        if handle is not None:
+                            self._free[slot] -= 1
+                            self._held.setdefault(slot, []).append(handle)
+                            unwanted = self._unwanted_parked()
+                            return pinned if slot is None else slot
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        unwanted = self._unwanted_parked()
+                        raise TimeoutError("no free generation slot in time")
+                    # This thread could take none of the parked claims and is not counted as waiting yet: a
+                    # claim only it might have wanted goes back to S3 before it blocks (rare: a waiter left).
+                    for handle in self._unwanted_parked():
+                        self._keeper.release(handle)
+                    self._waiting.append(pinned)
+                    try:
+                        self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
+                    finally:
+                        self._waiting.remove(pinned)
+        finally:
+            for handle in unwanted:
+                self._keeper.release(handle)
 
     @property
     def waiting(self) -> int:
@@ -193,21 +202,20 @@ class SharedAccountPool(AccountPool):
             f"{self._prefix}/{name}", self._limits[slot], f"slot of {name}", scan_stale=scan
         )
 
-    def _wanted_by_waiter(self, slot: str | None) -> bool:
-        """Whether a blocked thread could take a slot of ``slot`` (call with the lock held)."""
+    def _takers(self, slot: str | None) -> int:
+        """How many blocked threads could take a slot of ``slot`` (call with the lock held)."""
         if slot in self._disabled:
-            return False
-        return any(p is None or p == slot or slot is None for p in self._waiting)
+            return 0
+        return sum(1 for p in self._waiting if p is None or p == slot or slot is None)
 
-    def _unpark_stale(self, *, unwanted: bool) -> list[ClaimHandle]:
-        """Take out the parked claims nobody took within ``poll`` seconds (and, with ``unwanted``, those no
-        blocked thread could take); call with the lock held, then delete them."""
-        limit = time.monotonic() - self._poll
-        stale: list[ClaimHandle] = []
+    def _unwanted_parked(self) -> list[ClaimHandle]:
+        """Take out the parked claims beyond what the blocked threads could take (call with the lock held),
+        for the caller to delete."""
+        unwanted: list[ClaimHandle] = []
         for slot, parked in self._parked.items():
-            while parked and (parked[0][1] <= limit or (unwanted and not self._wanted_by_waiter(slot))):
-                stale.append(parked.pop(0)[0])
-        return stale
+            while len(parked) > self._takers(slot):
+                unwanted.append(parked.pop())
+        return unwanted
 
     def release(self, account: str | None) -> None:
         """Give the slot back: handed over (its S3 claim kept) when a thread here waits for it, else deleted
@@ -216,20 +224,23 @@ class SharedAccountPool(AccountPool):
             slot = account if account in self._free else None
             held = self._held.get(slot)
             handle = held.pop() if held else None
-            if handle is not None and self._wanted_by_waiter(slot):
-                self._parked.setdefault(slot, []).append((handle, time.monotonic()))
+            parked = self._parked.setdefault(slot, [])
+            if handle is not None and len(parked) < self._takers(slot):
+                parked.append(handle)
                 handle = None
-            to_delete = self._unpark_stale(unwanted=True)
+            to_delete = self._unwanted_parked()
+            # The local slot is freed under the same lock as the claim is parked, so no waiter ever sees a
+            # parked claim without the free slot it needs (and gives the claim up).
+            super().release(account)
         if handle is not None:
             to_delete.append(handle)
         for stale in to_delete:
             self._keeper.release(stale)
-        super().release(account)
 
     def close(self) -> None:
         """Delete every parked claim (the held ones belong to threads still generating)."""
         with self._cond:
-            parked = [h for hs in self._parked.values() for h, _ in hs]
+            parked = [h for hs in self._parked.values() for h in hs]
             self._parked.clear()
         for handle in parked:
             self._keeper.release(handle)
