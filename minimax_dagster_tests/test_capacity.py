@@ -30,16 +30,23 @@ def blocked_acquire(pool: AccountPool, pinned: str | None = None) -> tuple[threa
     """Start a thread blocked in ``pool.acquire(pinned)``; returns it with the list its result lands in."""
     got: list[Any] = []
     thread = threading.Thread(target=lambda: got.append(pool.acquire(pinned, timeout=30)), daemon=True)
-    if isinstance(pool, SharedAccountPool):
-        before = pool.waiting
-        thread.start()
-        deadline = time.monotonic() + 10
-        while pool.waiting <= before:
-            assert time.monotonic() < deadline, "the thread never blocked"
-            time.sleep(0.01)
-    else:
-        thread.start()
+    before = pool.waiting
+    thread.start()
+    deadline = time.monotonic() + 10
+    while pool.waiting <= before:
+        assert time.monotonic() < deadline, "the thread never blocked"
+        time.sleep(0.01)
     return thread, got
+
+
+class LookCountingPool(AccountPool):
+    """An AccountPool that counts how often a thread looks for a free slot (each wake-up of a waiter looks)."""
+
+    looks = 0
+
+    def _usable(self, pinned: str | None) -> dict[str | None, int]:
+        self.looks += 1
+        return super()._usable(pinned)
 
 
 @pytest.fixture
@@ -72,6 +79,73 @@ def test_acquire_waits_until_a_slot_is_given_back() -> None:
     pool.release("a")
     waiter.join(timeout=10)
     assert got == ["a"]
+
+
+def test_a_slot_given_back_wakes_one_waiter_not_every_waiter() -> None:
+    pool = LookCountingPool({"a": 1})
+    assert pool.acquire() == "a"
+    waiters = [blocked_acquire(pool) for _ in range(20)]
+    pool.looks = 0
+    pool.release("a")
+    deadline = time.monotonic() + 10
+    while sum(len(got) for _, got in waiters) < 1:
+        assert time.monotonic() < deadline, "nobody took the slot given back"
+        time.sleep(0.01)
+    time.sleep(0.2)  # time for any other thread woken in vain to look
+    assert pool.looks == 1, f"{pool.looks} threads looked for the one slot given back (20 were waiting)"
+    assert pool.waiting == 19
+    for _ in range(19):
+        pool.release("a")
+    for thread, got in waiters:
+        thread.join(timeout=10)
+        assert got == ["a"]
+
+
+def test_the_longest_waiting_thread_gets_the_slot_first() -> None:
+    pool = AccountPool({"a": 1})
+    assert pool.acquire() == "a"
+    first, got_first = blocked_acquire(pool)
+    second, got_second = blocked_acquire(pool)
+    pool.release("a")
+    first.join(timeout=10)
+    assert got_first == ["a"] and got_second == [], "first come, first served"
+    pool.release("a")
+    second.join(timeout=10)
+    assert got_second == ["a"]
+
+
+def test_a_slot_wakes_a_waiter_that_can_use_it_not_one_pinned_elsewhere() -> None:
+    pool = AccountPool({"a": 1, "b": 1})
+    assert {pool.acquire(), pool.acquire()} == {"a", "b"}
+    pinned_b, got_b = blocked_acquire(pool, "b")  # waits longest, but cannot use account a
+    anyone, got_any = blocked_acquire(pool)
+    pool.release("a")
+    anyone.join(timeout=10)
+    assert got_any == ["a"] and got_b == []
+    pool.release("b")
+    pinned_b.join(timeout=10)
+    assert got_b == ["b"]
+
+
+def test_a_waiter_woken_for_a_slot_someone_else_took_passes_the_turn_on() -> None:
+    pool = AccountPool({"a": 2})
+    assert [pool.acquire(), pool.acquire()] == ["a", "a"]
+    first, got_first = blocked_acquire(pool)
+    second, got_second = blocked_acquire(pool)
+    with pool._lock:  # both slots come back, then this thread takes one before either waiter runs
+        pool.release("a")
+        pool.release("a")
+        assert pool.acquire(timeout=0) == "a"
+    # Both were woken for the two slots; one takes the slot left, the other waits again, still counted.
+    deadline = time.monotonic() + 10
+    while len(got_first) + len(got_second) < 1:
+        assert time.monotonic() < deadline, "the slot left was not taken"
+        time.sleep(0.01)
+    assert pool.waiting == 1
+    pool.release("a")
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert got_first == got_second == ["a"]
 
 
 def test_a_disabled_account_is_skipped_and_the_last_one_fails_naming_the_reasons() -> None:
@@ -137,6 +211,70 @@ def test_two_processes_share_an_accounts_max_jobs(
     assert slot_keys(s3_client, bucket) == {}
 
 
+def test_threads_here_look_at_an_account_full_elsewhere_once_a_poll_not_each_on_its_own(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    other, here = (SharedAccountPool({"acc": 1}, keeper=k, prefix=SLOTS, poll=0.2) for k in keepers)
+    assert other.acquire() == "acc"
+    with recorded_s3_calls(s3_client) as calls:
+        waiters = [blocked_acquire(here) for _ in range(5)]
+        time.sleep(1.0)  # five polls
+        looks = calls.count("ListObjectsV2")
+        other.release("acc")  # the other process gives its slot back: the threads here take it in turn
+        for taken in range(1, 6):
+            deadline = time.monotonic() + 10
+            while sum(len(got) for _, got in waiters) < taken:
+                assert time.monotonic() < deadline, "the slot given back was never taken here"
+                time.sleep(0.01)
+            here.release("acc")
+    assert looks <= 10, f"{looks} lists of the account's slots in 1 s by 5 threads polling every 0.2 s"
+    for thread, got in waiters:
+        thread.join(timeout=10)
+        assert got == ["acc"]
+    assert slot_keys(s3_client, bucket) == {}
+
+
+class SlowFirstLeasePool(SharedAccountPool):
+    """A SharedAccountPool whose first new lease waits for ``go`` (a slow S3 request, as on a busy server)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leasing = threading.Event()
+        self.go = threading.Event()
+
+    def _lease(self, slot: str | None) -> Any:
+        if not self.leasing.is_set():
+            self.leasing.set()
+            assert self.go.wait(10)
+        return super()._lease(slot)
+
+
+def test_a_slow_lease_does_not_hold_up_another_thread_taking_a_slot(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    pool = SlowFirstLeasePool({"acc": 2}, keeper=keepers[0], prefix=SLOTS, poll=0.05)
+    try:
+        slow = threading.Thread(target=pool.acquire, daemon=True)
+        slow.start()
+        assert pool.leasing.wait(10)
+        quick = threading.Thread(target=pool.acquire, daemon=True)
+        quick.start()
+        quick.join(timeout=5)
+        assert not quick.is_alive(), "the second thread waited for the first one's S3 requests"
+        assert len(keepers[0].held()) == 1 and slow.is_alive()
+        pool.go.set()
+        slow.join(timeout=10)
+        assert len(keepers[0].held()) == 2, "each thread leased its own slot"
+        with pytest.raises(TimeoutError):
+            pool.acquire(timeout=0.1)  # both local slots taken: the reservation counted while leasing
+        pool.release("acc")
+        pool.release("acc")
+        assert slot_keys(s3_client, bucket) == {}
+    finally:
+        pool.go.set()
+        pool.close()
+
+
 def test_a_slot_held_by_a_dead_process_is_taken_over(
     s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
 ) -> None:
@@ -185,7 +323,7 @@ def test_a_waiter_slow_to_get_the_lock_still_takes_the_claim_parked_for_it(
         assert pool.acquire() == "acc"
         waiter, got = blocked_acquire(pool)
         with recorded_s3_calls(s3_client) as calls:
-            with pool._cond:  # the waiter cannot run while this thread holds the pool's lock
+            with pool._lock:  # the waiter cannot run while this thread holds the pool's lock
                 pool.release("acc")
                 time.sleep(0.3)  # six polls
             waiter.join(timeout=10)
@@ -206,7 +344,7 @@ def test_a_claim_is_parked_for_each_waiter_not_for_each_slot_given_back(
         assert [pool.acquire(), pool.acquire(), pool.acquire()] == ["acc"] * 3
         waiter, got = blocked_acquire(pool)
         with recorded_s3_calls(s3_client) as calls:
-            with pool._cond:  # both slots come back before the one waiter runs
+            with pool._lock:  # both slots come back before the one waiter runs
                 pool.release("acc")
                 pool.release("acc")
             waiter.join(timeout=10)
@@ -228,7 +366,7 @@ def test_a_claim_parked_for_a_waiter_that_took_another_account_goes_back_to_s3(
         assert {pool.acquire(), pool.acquire()} == {"a", "b"}
         waiter, got = blocked_acquire(pool)  # any account will do for it
         with recorded_s3_calls(s3_client) as calls:
-            with pool._cond:  # both come back, each parked for the one waiter, before it runs
+            with pool._lock:  # both come back, each parked for the one waiter, before it runs
                 pool.release("a")
                 pool.release("b")
                 assert calls == []

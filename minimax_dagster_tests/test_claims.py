@@ -19,7 +19,7 @@ from minimax_dagster.storage import (
     read_job_record,
     read_job_record_with_etag,
 )
-from minimax_dagster_tests.s3_support import recorded_s3_requests
+from minimax_dagster_tests.s3_support import recorded_s3_calls, recorded_s3_requests
 
 KEYS = VideoKeys("minimax", "v1-0123456789abcdef0123456789abcdef")
 
@@ -157,3 +157,32 @@ def test_only_a_model_with_a_holder_field_can_hold_a_claim() -> None:
     with pytest.raises(ValueError, match="needs a claim"):
         claim_body(None)
     assert claim_body(claim) == claim.model_dump_json().encode()
+
+
+def test_threads_of_one_process_taking_slots_together_never_race_for_the_same_one(
+    s3_client: Any, bucket: str
+) -> None:
+    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
+    threads = 6
+    everyone_listed = threading.Barrier(threads, timeout=10)
+    seen = threading.local()
+
+    def hold_first_put_until_every_thread_listed(**_: Any) -> None:
+        if not getattr(seen, "put", False):  # each thread's first PUT waits: all listed the same free slots
+            seen.put = True
+            everyone_listed.wait()
+
+    s3_client.meta.events.register("before-call.s3.PutObject", hold_first_put_until_every_thread_listed)
+    try:
+        with recorded_s3_calls(s3_client) as calls, ThreadPoolExecutor(threads) as pool:
+            handles = list(
+                pool.map(
+                    lambda _: keeper.acquire_slot("minimax/_slots/acc", threads, scan_stale=False),
+                    range(threads),
+                )
+            )
+        assert all(h is not None for h in handles) and len({h.key for h in handles if h}) == threads
+        assert calls.count("PutObject") == threads, "a refused PUT: two threads raced for the same slot"
+    finally:
+        s3_client.meta.events.unregister("before-call.s3.PutObject", hold_first_put_until_every_thread_listed)
+        keeper.close()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.storage import ClaimHandle, ClaimKeeper, safe_key_part
+
+_NO_SLOT = object()  # SharedAccountPool._pick: no account has a local slot free
 
 
 class NoUsableAccount(MiniMaxError):
@@ -32,8 +35,26 @@ class NoUsableAccount(MiniMaxError):
     """
 
 
+class _Waiter:
+    """A thread blocked in ``acquire``: what it may take, and a condition of its own on the pool's lock.
+
+    So a slot given back wakes one thread that can use it, not every blocked thread: with hundreds of threads
+    waiting, waking them all on each of hundreds of releases kept the next creates waiting for the interpreter
+    lock for seconds.
+    """
+
+    __slots__ = ("cond", "pinned", "woken")
+
+    def __init__(self, pinned: str | None, lock: threading.RLock) -> None:
+        self.pinned = pinned
+        self.cond = threading.Condition(lock)
+        self.woken = False
+
+
 class AccountPool:
     """Counts free generation slots per account; ``acquire`` blocks until a slot is free.
+
+    A slot given back wakes the longest-waiting thread that can use it, not every blocked thread.
 
     >>> pool = AccountPool({"a": 1, "b": 2})
     >>> pool.acquire(), pool.acquire(), pool.acquire()
@@ -47,22 +68,72 @@ class AccountPool:
         if capacity:
             self._free = {account: jobs for account, jobs in capacity.items()}
         self._disabled: dict[str | None, str] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._waiters: list[_Waiter] = []  # the threads blocked in acquire, longest waiting first
+        self._woken = 0  # waiters woken for a free slot that have not run yet
 
     def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
         """Take a slot (on ``pinned`` when given, else the account with most free slots)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while True:
                 usable = self._usable(pinned)
                 best = max(usable, key=lambda a: usable[a])
                 if usable[best] > 0:
                     self._free[best] -= 1
+                    self._wake()  # a slot left over (another account's) may suit the next waiter
                     return pinned if best is None else best
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
+                    self._wake()
                     raise TimeoutError("no free generation slot in time")
-                self._cond.wait(remaining)
+                self._block(pinned, remaining)
+
+    @property
+    def waiting(self) -> int:
+        """How many threads are blocked in :meth:`acquire` right now.
+
+        >>> AccountPool({"a": 1}).waiting
+        0
+        """
+        with self._lock:
+            return len(self._waiters)
+
+    def _block(self, pinned: str | None, timeout: float | None) -> None:
+        """Wait (lock held) until woken for a free slot, or ``timeout`` seconds."""
+        self._wake()  # this thread may have been woken for a slot it could not take: pass the turn on
+        waiter = _Waiter(pinned, self._lock)
+        self._waiters.append(waiter)
+        try:
+            waiter.cond.wait(timeout)
+        finally:
+            self._waiters.remove(waiter)
+            if waiter.woken:
+                self._woken -= 1
+
+    def _wake(self) -> None:
+        """Wake, longest waiting first, as many blocked threads as there are free slots they could take and
+        no woken thread is already on its way to (call with the lock held)."""
+        budget = sum(n for a, n in self._free.items() if n > 0 and self._open(a)) - self._woken
+        for waiter in self._waiters:
+            if budget <= 0:
+                return
+            if not waiter.woken and self._could_take(waiter.pinned):
+                waiter.woken = True
+                self._woken += 1
+                waiter.cond.notify()
+                budget -= 1
+
+    def _could_take(self, pinned: str | None) -> bool:
+        """Whether a free slot is one a thread ``pinned`` may use (call with the lock held)."""
+        if pinned is None:
+            return any(n > 0 and self._open(a) for a, n in self._free.items())
+        slot = pinned if pinned in self._free else None
+        return self._free.get(slot, 0) > 0 and self._open(slot)
+
+    def _open(self, slot: str | None) -> bool:
+        """Whether a free local slot of ``slot`` can be taken now (call with the lock held)."""
+        return slot not in self._disabled
 
     def _usable(self, pinned: str | None) -> dict[str | None, int]:
         """Free slots of the accounts ``pinned`` may use (call with the lock held); raises if there are none."""
@@ -81,17 +152,19 @@ class AccountPool:
         return usable
 
     def release(self, account: str | None) -> None:
-        """Give a slot back."""
-        with self._cond:
+        """Give a slot back (and wake one thread that can use it)."""
+        with self._lock:
             slot = account if account in self._free else None
             self._free[slot] = self._free.get(slot, 0) + 1
-            self._cond.notify_all()
+            self._wake()
 
     def disable(self, account: str | None, reason: str) -> None:
-        """Stop using an account (out of credits, on hold)."""
-        with self._cond:
+        """Stop using an account (out of credits, on hold); every blocked thread looks again (some may have
+        no usable account left, and say so)."""
+        with self._lock:
             self._disabled[account if account in self._free else None] = reason
-            self._cond.notify_all()
+            for waiter in self._waiters:
+                waiter.cond.notify()
 
     def close(self) -> None:
         """Give back whatever the pool holds outside this process (nothing here; see :class:`SharedAccountPool`)."""
@@ -109,6 +182,10 @@ class SharedAccountPool(AccountPool):
     out or took another account) is deleted by the next thread that gives a slot back, takes one or starts
     waiting, and :meth:`close` deletes the rest. A claim held by a killed process goes stale (``ClaimKeeper``) and
     its slot is taken over.
+
+    A new lease is made outside the pool's lock (threads starting together lease side by side). An account
+    whose shared slots all belong to other processes is looked at again after ``poll`` seconds, or when one of
+    its slots is given back here, by one thread, not by every thread waiting here.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -144,53 +221,78 @@ class SharedAccountPool(AccountPool):
         self._next_scan: dict[str | None, float] = {}
         # Claims still held in S3 but given back here, per account, for the threads blocked in acquire.
         self._parked: dict[str | None, list[ClaimHandle]] = {}
-        self._waiting: list[str | None] = []  # the ``pinned`` of every thread blocked in acquire
+        # Accounts whose every shared slot another process held when last leased, until when not to try again.
+        self._full_until: dict[str | None, float] = {}
 
     def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
         """Take a local slot and a shared one, on the account with most local free slots that has a shared
         slot free (a parked claim first); waits (looking again every ``poll`` seconds or when a slot is given
-        back) until one is."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        unwanted: list[ClaimHandle] = []
-        try:
-            with self._cond:
-                while True:
-                    usable = self._usable(pinned)
-                    # Parked claims first (they cost no request), then the account with most free slots.
-                    order = sorted(
-                        (a for a, n in usable.items() if n > 0),
-                        key=lambda a: (not self._parked.get(a), -usable[a]),
-                    )
-                    for slot in order:
-                        parked = self._parked.get(slot)
-                        handle = parked.pop(0) if parked else self._lease(slot)
-                        if handle is not None:
-                            self._free[slot] -= 1
-                            self._held.setdefault(slot, []).append(handle)
-                            unwanted = self._unwanted_parked()
-                            return pinned if slot is None else slot
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        unwanted = self._unwanted_parked()
-                        raise TimeoutError("no free generation slot in time")
-                    # This thread could take none of the parked claims and is not counted as waiting yet: a
-                    # claim only it might have wanted goes back to S3 before it blocks (rare: a waiter left).
-                    for handle in self._unwanted_parked():
-                        self._keeper.release(handle)
-                    self._waiting.append(pinned)
-                    try:
-                        self._cond.wait(self._poll if remaining is None else min(self._poll, remaining))
-                    finally:
-                        self._waiting.remove(pinned)
-        finally:
-            for handle in unwanted:
-                self._keeper.release(handle)
+        back) until one is.
 
-    @property
-    def waiting(self) -> int:
-        """How many threads are blocked in :meth:`acquire` right now."""
-        with self._cond:
-            return len(self._waiting)
+        A new lease (its S3 requests) is made outside the pool's lock, on a local slot reserved first, so
+        threads starting together lease their slots side by side instead of one after another."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            unwanted: list[ClaimHandle] = []
+            try:
+                with self._lock:
+                    slot, handle = self._pick(pinned)
+                    if handle is not None:
+                        self._held.setdefault(slot, []).append(handle)
+                        unwanted = self._unwanted_parked()
+                        self._wake()
+                        return slot if slot is not None else pinned
+                    if slot is _NO_SLOT:
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            unwanted = self._unwanted_parked()
+                            self._wake()
+                            raise TimeoutError("no free generation slot in time")
+                        # This thread could take none of the parked claims and is not counted as waiting yet:
+                        # a claim only it might have wanted goes back to S3 before it blocks (rare: a waiter
+                        # left).
+                        for stale in self._unwanted_parked():
+                            self._keeper.release(stale)
+                        self._block(pinned, self._poll if remaining is None else min(self._poll, remaining))
+                        continue
+            finally:
+                for stale in unwanted:
+                    self._keeper.release(stale)
+            try:
+                leased = self._lease(slot)  # the local slot is reserved: nobody else counts on it meanwhile
+            except BaseException:
+                with self._lock:
+                    self._free[slot] += 1
+                    self._wake()
+                raise
+            with self._lock:
+                if leased is None:
+                    # Other processes hold every shared slot of this account: no thread here tries it again
+                    # for ``poll`` seconds or until one of its slots is given back here.
+                    self._free[slot] += 1
+                    self._full_until[slot] = time.monotonic() + self._poll
+                    continue
+                self._full_until.pop(slot, None)
+                self._held.setdefault(slot, []).append(leased)
+                self._wake()
+                return slot if slot is not None else pinned
+
+    def _pick(self, pinned: str | None) -> tuple[Any, ClaimHandle | None]:
+        """With the lock held: ``(slot, parked claim)`` taken, ``(slot, None)`` with the local slot reserved
+        for a new lease, or ``(_NO_SLOT, None)`` when no open account has a local slot free."""
+        usable = self._usable(pinned)
+        candidates = [a for a, n in usable.items() if n > 0 and self._open(a)]
+        if not candidates:
+            return _NO_SLOT, None
+        # Parked claims first (they cost no request), then the account with most free slots.
+        slot = min(candidates, key=lambda a: (not self._parked.get(a), -usable[a]))
+        self._free[slot] -= 1
+        parked = self._parked.get(slot)
+        return slot, (parked.pop(0) if parked else None)
+
+    def _open(self, slot: str | None) -> bool:
+        """Usable, and not found full in S3 within the last ``poll`` seconds (call with the lock held)."""
+        return super()._open(slot) and self._full_until.get(slot, 0.0) <= time.monotonic()
 
     def _lease(self, slot: str | None) -> ClaimHandle | None:
         now = time.monotonic()
@@ -206,7 +308,7 @@ class SharedAccountPool(AccountPool):
         """How many blocked threads could take a slot of ``slot`` (call with the lock held)."""
         if slot in self._disabled:
             return 0
-        return sum(1 for p in self._waiting if p is None or p == slot or slot is None)
+        return sum(1 for w in self._waiters if w.pinned is None or w.pinned == slot or slot is None)
 
     def _unwanted_parked(self) -> list[ClaimHandle]:
         """Take out the parked claims beyond what the blocked threads could take (call with the lock held),
@@ -220,7 +322,7 @@ class SharedAccountPool(AccountPool):
     def release(self, account: str | None) -> None:
         """Give the slot back: handed over (its S3 claim kept) when a thread here waits for it, else deleted
         in S3 too."""
-        with self._cond:
+        with self._lock:
             slot = account if account in self._free else None
             held = self._held.get(slot)
             handle = held.pop() if held else None
@@ -229,6 +331,7 @@ class SharedAccountPool(AccountPool):
                 parked.append(handle)
                 handle = None
             to_delete = self._unwanted_parked()
+            self._full_until.pop(slot, None)  # its shared slot is parked here or deleted below: free to try
             # The local slot is freed under the same lock as the claim is parked, so no waiter ever sees a
             # parked claim without the free slot it needs (and gives the claim up).
             super().release(account)
@@ -239,7 +342,7 @@ class SharedAccountPool(AccountPool):
 
     def close(self) -> None:
         """Delete every parked claim (the held ones belong to threads still generating)."""
-        with self._cond:
+        with self._lock:
             parked = [h for hs in self._parked.values() for h in hs]
             self._parked.clear()
         for handle in parked:

@@ -75,6 +75,7 @@ class ClaimKeeper:
         self.pid = os.getpid()
         self.owner = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(4)}"
         self._held: dict[str, ClaimHandle] = {}
+        self._trying: set[str] = set()  # slot keys a thread of this keeper is claiming right now
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,9 +153,19 @@ class ClaimKeeper:
             taken.extend(obj["Key"] for obj in page.get("Contents", []))
         names = [f"{base}{i}.json" for i in range(limit)]
         free = [n for n in names if n not in taken]
-        random.shuffle(free)
+        random.shuffle(free)  # processes listing at the same time try the free slots in different orders
         for key in free:
-            handle = self.acquire(key, purpose)
+            # Threads of this process listing at the same time skip each other's slots instead of racing
+            # for them (each lost race is a refused PUT).
+            with self._lock:
+                if key in self._held or key in self._trying:
+                    continue
+                self._trying.add(key)
+            try:
+                handle = self.acquire(key, purpose)
+            finally:
+                with self._lock:
+                    self._trying.discard(key)
             if handle is not None:
                 return handle
         if scan_stale:
