@@ -4,6 +4,7 @@ the one object that is both a video key's claim and its job record, against moto
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -185,4 +186,45 @@ def test_threads_of_one_process_taking_slots_together_never_race_for_the_same_on
         assert calls.count("PutObject") == threads, "a refused PUT: two threads raced for the same slot"
     finally:
         s3_client.meta.events.unregister("before-call.s3.PutObject", hold_first_put_until_every_thread_listed)
+        keeper.close()
+
+
+def test_a_claim_written_a_moment_ago_is_not_renewed_and_an_old_one_is(s3_client: Any, bucket: str) -> None:
+    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
+    try:
+        fresh = keeper.acquire("minimax/_slots/acc/0.json", "slot")
+        old = keeper.acquire("minimax/_slots/acc/1.json", "slot")
+        assert fresh is not None and old is not None
+        # As if written 20 s ago (more than ttl / 4): the next look renews it, and only it.
+        old.claim = old.claim.model_copy(update={"renewed_at": time.time() - 20})
+        with recorded_s3_requests(s3_client) as seen:
+            keeper.renew_due()
+        assert seen == [("PutObject", bucket, old.key)]
+        assert time.time() - old.claim.renewed_at < 5, "renewed now"
+        with recorded_s3_requests(s3_client) as seen:
+            keeper.renew_due()
+        assert seen == [], "both were written within ttl / 4"
+    finally:
+        keeper.close()
+
+
+def test_many_claims_are_renewed_several_at_once(s3_client: Any, bucket: str) -> None:
+    keeper = ClaimKeeper(s3_client, bucket, ttl=60)
+    handles = [keeper.acquire(f"minimax/_slots/acc/{i}.json", "slot") for i in range(4)]
+    etags = [h.etag for h in handles if h is not None]
+    two_at_once = threading.Barrier(2, timeout=5)
+
+    def wait_for_another_renewal(**_: Any) -> None:
+        two_at_once.wait()  # one request after another would break the barrier: no renewal would succeed
+
+    s3_client.meta.events.register("before-call.s3.PutObject", wait_for_another_renewal)
+    try:
+        keeper.renew_all()
+    finally:
+        s3_client.meta.events.unregister("before-call.s3.PutObject", wait_for_another_renewal)
+    try:
+        assert len(etags) == 4 and all(h is not None for h in handles)
+        assert [h.etag for h in handles if h is not None] != etags and not keeper.lost
+        assert all(h.etag != e for h, e in zip(handles, etags, strict=True) if h is not None)
+    finally:
         keeper.close()

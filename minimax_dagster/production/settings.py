@@ -22,8 +22,8 @@ class ProducerSettings:
 
     ``accounts`` maps account ids to their maxJobs; empty means "let the API choose", with ``default_capacity``
     concurrent jobs. ``claim_ttl``: seconds a claim (of a video key or an account slot) outlives its last
-    renewal (holders renew every ``claim_ttl / 4``); ``claim_poll``: seconds between looks while another
-    process holds what we need. ``shared_capacity``: lease account slots in S3 under ``slots_prefix``
+    renewal (holders renew a claim once it is ``claim_ttl / 4`` old); ``claim_poll``: seconds between looks
+    while another process holds what we need. ``shared_capacity``: lease account slots in S3 under ``slots_prefix``
     (default ``<prefix>/_slots``) so that every process sharing the accounts stays within their maxJobs.
     ``capacity_wait``: seconds to wait before creating again after a 429 without Retry-After, or a 502/503/504,
     that outlasted the client's own retries. ``download_attempts`` / ``download_backoff``: how often (and after

@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -33,19 +34,23 @@ from minimax_dagster.storage.objects import put_bytes_if
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
-__all__ = ["ClaimKeeper"]
+__all__ = ["RENEW_AT_ONCE", "ClaimKeeper"]
 
 log = logging.getLogger(__name__)
+
+#: At most this many renewals of one keeper in flight at once (its threads, and its S3 connections).
+RENEW_AT_ONCE = 8
 
 
 class ClaimKeeper:
     """Takes, renews and releases this process's claims in one bucket.
 
-    A daemon thread renews every held claim each ``ttl / 4`` seconds, so a claim stays live exactly as long as
-    its holder does: a killed holder's claims go stale after ``ttl`` (at once for a dead process on the same
-    host). Thread-safe; ``close()`` stops the thread and releases whatever is still held. Every write of one
-    claim (renewal, update, release) is ``If-Match`` on the ETag of the previous one, so a claim taken over by
-    another process is never written again: the keeper notes it in ``lost``.
+    A daemon thread renews each held claim once it is ``ttl / 4`` old (looking every ``ttl / 16`` seconds, a
+    few claims at once), so a claim stays live exactly as long as its holder does: a killed holder's claims go
+    stale after ``ttl`` (at once for a dead process on the same host). Thread-safe; ``close()`` stops the thread
+    and releases whatever is still held. Every write of one claim (renewal, update, release) is ``If-Match`` on
+    the ETag of the previous one, so a claim taken over by another process is never written again: the keeper
+    notes it in ``lost``.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -222,35 +227,51 @@ class ClaimKeeper:
             return sorted(self._held)
 
     def renew_all(self) -> None:
-        """Renew every held claim now (the background thread does this every ``ttl / 4``)."""
+        """Renew every held claim now (the background thread renews each one once it is ``ttl / 4`` old)."""
+        self._renew(self._snapshot())
+
+    def renew_due(self) -> None:
+        """Renew the held claims last written ``ttl / 4`` or more ago, oldest first, up to
+        :data:`RENEW_AT_ONCE` at a time; the background thread calls this every ``ttl / 16``.
+
+        A claim an update wrote a moment ago is not renewed again, claims taken at different times are
+        renewed at different times (not all in one burst), and a round over many claims takes a fraction
+        of the time one request after another would."""
+        limit = time.time() - self.ttl / 4
+        self._renew([h for h in self._snapshot() if h.claim.renewed_at <= limit])
+
+    def _snapshot(self) -> list[ClaimHandle]:
         with self._lock:
-            handles = list(self._held.values())
-        for handle in handles:
-            with handle.lock:
-                if not self._holds(handle):
-                    continue  # released meanwhile
-                claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
-                try:
-                    etag = put_bytes_if(
-                        self.s3,
-                        self.bucket,
-                        handle.key,
-                        claim_body(claim, handle.record),
-                        if_match=handle.etag,
-                    )
-                except Exception:
-                    log.warning(
-                        "could not renew the claim %s", s3_uri(self.bucket, handle.key), exc_info=True
-                    )
-                    continue
-                if etag is None:
-                    self._lose(handle)
-                else:
-                    handle.etag, handle.claim = etag, claim
+            return sorted(self._held.values(), key=lambda h: h.claim.renewed_at)
+
+    def _renew(self, handles: list[ClaimHandle]) -> None:
+        if len(handles) <= 1:
+            for handle in handles:
+                self._renew_one(handle)
+            return
+        with ThreadPoolExecutor(min(RENEW_AT_ONCE, len(handles)), thread_name_prefix="claim-renew") as pool:
+            list(pool.map(self._renew_one, handles))
+
+    def _renew_one(self, handle: ClaimHandle) -> None:
+        with handle.lock:
+            if not self._holds(handle):
+                return  # released meanwhile
+            claim = self._claim(handle.claim.purpose, handle.claim.acquired_at)
+            try:
+                etag = put_bytes_if(
+                    self.s3, self.bucket, handle.key, claim_body(claim, handle.record), if_match=handle.etag
+                )
+            except Exception:
+                log.warning("could not renew the claim %s", s3_uri(self.bucket, handle.key), exc_info=True)
+                return
+            if etag is None:
+                self._lose(handle)
+            else:
+                handle.etag, handle.claim = etag, claim
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.ttl / 4):
-            self.renew_all()
+        while not self._stop.wait(self.ttl / 16):
+            self.renew_due()
 
     def close(self) -> None:
         """Stop renewing and release every claim still held."""

@@ -86,7 +86,8 @@ class Claim(BaseModel):
     """The body of a claim object: who holds the key, and until when the claim counts as live.
 
     ``owner`` is ``<hostname>:<pid>:<random>``; ``host`` is the holder's :func:`host_identity`; ``renewed_at`` is
-    epoch seconds of the holder's clock, renewed every ``ttl / 4`` (clock skew must stay well below the TTL).
+    epoch seconds of the holder's clock, renewed once it is ``ttl / 4`` old (clock skew must stay well below
+    the TTL).
 
     >>> c = Claim(owner="w1:42:ab", host="w1", pid=42, acquired_at=100.0, renewed_at=100.0, ttl=60)
     >>> c.is_stale(now=150.0, hostname="w2"), c.is_stale(now=161.0, hostname="w2")
