@@ -39,6 +39,14 @@ def blocked_acquire(pool: AccountPool, pinned: str | None = None) -> tuple[threa
     return thread, got
 
 
+def wait_for_takes(results: list[list[Any]], count: int, what: str) -> None:
+    """Wait until ``count`` of the blocked threads whose result lists are ``results`` have taken a slot."""
+    deadline = time.monotonic() + 10
+    while sum(len(got) for got in results) < count:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
 class LookCountingPool(AccountPool):
     """An AccountPool that counts how often a thread looks for a free slot (each wake-up of a waiter looks)."""
 
@@ -87,10 +95,7 @@ def test_a_slot_given_back_wakes_one_waiter_not_every_waiter() -> None:
     waiters = [blocked_acquire(pool) for _ in range(20)]
     pool.looks = 0
     pool.release("a")
-    deadline = time.monotonic() + 10
-    while sum(len(got) for _, got in waiters) < 1:
-        assert time.monotonic() < deadline, "nobody took the slot given back"
-        time.sleep(0.01)
+    wait_for_takes([got for _, got in waiters], 1, "nobody took the slot given back")
     time.sleep(0.2)  # time for any other thread woken in vain to look
     assert pool.looks == 1, f"{pool.looks} threads looked for the one slot given back (20 were waiting)"
     assert pool.waiting == 19
@@ -137,10 +142,7 @@ def test_a_waiter_woken_for_a_slot_someone_else_took_passes_the_turn_on() -> Non
         pool.release("a")
         assert pool.acquire(timeout=0) == "a"
     # Both were woken for the two slots; one takes the slot left, the other waits again, still counted.
-    deadline = time.monotonic() + 10
-    while len(got_first) + len(got_second) < 1:
-        assert time.monotonic() < deadline, "the slot left was not taken"
-        time.sleep(0.01)
+    wait_for_takes([got_first, got_second], 1, "the slot left was not taken")
     assert pool.waiting == 1
     pool.release("a")
     first.join(timeout=10)
@@ -222,10 +224,7 @@ def test_threads_here_look_at_an_account_full_elsewhere_once_a_poll_not_each_on_
         looks = calls.count("ListObjectsV2")
         other.release("acc")  # the other process gives its slot back: the threads here take it in turn
         for taken in range(1, 6):
-            deadline = time.monotonic() + 10
-            while sum(len(got) for _, got in waiters) < taken:
-                assert time.monotonic() < deadline, "the slot given back was never taken here"
-                time.sleep(0.01)
+            wait_for_takes([got for _, got in waiters], taken, "the slot given back was never taken here")
             here.release("acc")
     assert looks <= 10, f"{looks} lists of the account's slots in 1 s by 5 threads polling every 0.2 s"
     for thread, got in waiters:

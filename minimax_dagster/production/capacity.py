@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.storage import ClaimHandle, ClaimKeeper, safe_key_part
-
-_NO_SLOT = object()  # SharedAccountPool._pick: no account has a local slot free
 
 
 class NoUsableAccount(MiniMaxError):
@@ -125,9 +122,10 @@ class AccountPool:
                 budget -= 1
 
     def _could_take(self, pinned: str | None) -> bool:
-        """Whether a free slot is one a thread ``pinned`` may use (call with the lock held)."""
+        """Whether a free slot is one a thread ``pinned`` may use (call with the lock held, from :meth:`_wake`,
+        which only asks while some open slot is free: any such slot suits an unpinned thread)."""
         if pinned is None:
-            return any(n > 0 and self._open(a) for a, n in self._free.items())
+            return True
         slot = pinned if pinned in self._free else None
         return self._free.get(slot, 0) > 0 and self._open(slot)
 
@@ -236,13 +234,8 @@ class SharedAccountPool(AccountPool):
             unwanted: list[ClaimHandle] = []
             try:
                 with self._lock:
-                    slot, handle = self._pick(pinned)
-                    if handle is not None:
-                        self._held.setdefault(slot, []).append(handle)
-                        unwanted = self._unwanted_parked()
-                        self._wake()
-                        return slot if slot is not None else pinned
-                    if slot is _NO_SLOT:
+                    picked = self._pick(pinned)
+                    if picked is None:
                         remaining = None if deadline is None else deadline - time.monotonic()
                         if remaining is not None and remaining <= 0:
                             unwanted = self._unwanted_parked()
@@ -255,6 +248,10 @@ class SharedAccountPool(AccountPool):
                             self._keeper.release(stale)
                         self._block(pinned, self._poll if remaining is None else min(self._poll, remaining))
                         continue
+                    slot, parked = picked
+                    if parked is not None:
+                        unwanted = self._unwanted_parked()
+                        return self._took(slot, parked, pinned)
             finally:
                 for stale in unwanted:
                     self._keeper.release(stale)
@@ -273,22 +270,27 @@ class SharedAccountPool(AccountPool):
                     self._full_until[slot] = time.monotonic() + self._poll
                     continue
                 self._full_until.pop(slot, None)
-                self._held.setdefault(slot, []).append(leased)
-                self._wake()
-                return slot if slot is not None else pinned
+                return self._took(slot, leased, pinned)
 
-    def _pick(self, pinned: str | None) -> tuple[Any, ClaimHandle | None]:
+    def _pick(self, pinned: str | None) -> tuple[str | None, ClaimHandle | None] | None:
         """With the lock held: ``(slot, parked claim)`` taken, ``(slot, None)`` with the local slot reserved
-        for a new lease, or ``(_NO_SLOT, None)`` when no open account has a local slot free."""
+        for a new lease, or ``None`` when no open account has a local slot free."""
         usable = self._usable(pinned)
         candidates = [a for a, n in usable.items() if n > 0 and self._open(a)]
         if not candidates:
-            return _NO_SLOT, None
+            return None
         # Parked claims first (they cost no request), then the account with most free slots.
         slot = min(candidates, key=lambda a: (not self._parked.get(a), -usable[a]))
         self._free[slot] -= 1
         parked = self._parked.get(slot)
         return slot, (parked.pop(0) if parked else None)
+
+    def _took(self, slot: str | None, handle: ClaimHandle, pinned: str | None) -> str | None:
+        """With the lock held: hold ``handle`` for the slot this thread took, let the next waiter look, and
+        return the account for the caller."""
+        self._held.setdefault(slot, []).append(handle)
+        self._wake()
+        return slot if slot is not None else pinned
 
     def _open(self, slot: str | None) -> bool:
         """Usable, and not found full in S3 within the last ``poll`` seconds (call with the lock held)."""
