@@ -54,6 +54,7 @@ from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
+from minimax_dagster.production.store import PosterHandler
 from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, display
 from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads
@@ -286,7 +287,7 @@ class MiniMaxVideoRun:
         self.context.log.info(f"{preview.new_videos} new paid video(s) planned, within max_new_videos={cap}")
         return preview
 
-    def _producer(self, plan: VideoPlan) -> VideoProducer:
+    def _producer(self, plan: VideoPlan, on_poster: PosterHandler | None = None) -> VideoProducer:
         options = self.options
         settings = self.minimax.producer_settings(
             bucket=options.bucket,
@@ -295,7 +296,7 @@ class MiniMaxVideoRun:
             regenerate_failed=options.regenerate_failed,
             asset_name=options.asset_name,
         )
-        return VideoProducer(self.minimax.get_client, self.s3, settings)
+        return VideoProducer(self.minimax.get_client, self.s3, settings, on_poster=on_poster)
 
     # ------------------------------------------------------------------------------------------ produce
 
@@ -309,14 +310,20 @@ class MiniMaxVideoRun:
             self.context.log.warning(
                 f"aborted {aborted} multipart upload(s) left by an earlier, interrupted run"
             )
-        producer = self._producer(plan)
         book = PromptBook(plan.prompts)
-        # The table's first rows get thumbnails: each is made as soon as its video is stored, in the
-        # background, so that the step's end does not wait for them (the report makes any still missing).
+        # The table's first rows get thumbnails: each is made as soon as its poster is stored, in the
+        # background and from the bytes the producer just stored (no read back), so that the step's end does
+        # not wait for them (the report makes any still missing, reading the poster from S3).
         thumbnailed = {
             (partition, p.id) for partition, prompts in plan.rows.items() for p in prompts[:THUMBNAIL_ROWS]
         }
         thumbnails = PosterThumbnails(self.s3)
+
+        def on_poster(prompt: VideoPrompt, poster_uri: str, image: bytes) -> None:
+            if (prompt.partition, prompt.id) in thumbnailed:
+                thumbnails.offer(poster_uri, image)
+
+        producer = self._producer(plan, on_poster)
         # Every heartbeat asked for: each gets its own record again, as long as the writes keep up.
         records_per_second = math.inf if options.log_heartbeats else RECORDS_PER_SECOND
         progress = VideoProgress(

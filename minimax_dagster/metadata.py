@@ -345,17 +345,24 @@ class PosterThumbnails:
         if _has_s3_poster(entry):
             self._start(entry.poster_uri or "")
 
-    def _start(self, poster_uri: str) -> Future[str | None]:
+    def offer(self, poster_uri: str, image: bytes) -> None:
+        """Start making the thumbnail of the poster at ``poster_uri`` from its bytes, already in hand (the
+        producer just stored them): :meth:`add` and :meth:`for_entries` then use it, with no read from S3.
+        Thread-safe; nothing when that poster's thumbnail is started already or the poster is too large."""
+        if len(image) <= MAX_POSTER_BYTES:
+            self._start(poster_uri, image)
+
+    def _start(self, poster_uri: str, image: bytes | None = None) -> Future[str | None]:
         with self._lock:
             future = self._by_poster.get(poster_uri)
             if future is None:
-                future = self._pool.submit(self._make, poster_uri)
+                future = self._pool.submit(self._make, poster_uri, image)
                 self._by_poster[poster_uri] = future
             return future
 
-    def _make(self, poster_uri: str) -> str | None:
+    def _make(self, poster_uri: str, image: bytes | None) -> str | None:
         try:
-            return _thumbnail_of(self.s3, poster_uri)
+            return poster_thumbnail(image) if image is not None else _thumbnail_of(self.s3, poster_uri)
         except Exception:  # a thumbnail is an illustration: its row goes without
             logger.debug("no thumbnail for %s", poster_uri, exc_info=True)
             return None

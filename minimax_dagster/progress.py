@@ -51,6 +51,8 @@ PromptKey = tuple[str | None, str]
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _NAMES = {number: name for name, number in LEVELS.items()}
 _PREFIX = re.compile(r"\[([^\]]*)\] ")
+#: :meth:`VideoProgress.note` lets a note that adds no line (a heartbeat) do the timed work at most this often.
+TICK_SECONDS = 0.05
 
 
 class Log(Protocol):
@@ -130,6 +132,11 @@ class BoundedLog:
         self.records = 0
         self.lines = 0
         self.merged = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many lines are queued, not yet written."""
+        return len(self._pending)
 
     def add(self, level: str | int, text: str) -> None:
         """Queue one line (``level`` a name such as ``"info"`` or a ``logging`` number)."""
@@ -239,6 +246,8 @@ def is_milestone(event: StreamEvent) -> bool:
     """
     if event.status in ("created", "finished") or event.is_error:
         return True
+    if event.message is None:  # heartbeats and "connected": nothing that could announce an image or a video
+        return False
     return bool(event.images) or event.final_video is not None
 
 
@@ -293,12 +302,14 @@ class VideoProgress:
         self.events: dict[str | None, Counter[str]] = {}
         self.reused = 0
         self._next_summary = clock() + summary_interval
+        self._next_tick = -math.inf
 
     # ------------------------------------------------------------------------------------------ notes
 
     def note(self, note: Note) -> tuple[PromptKey, ManifestEntry] | None:
         """Take one note; ``(key, entry)`` when it is a prompt's finished entry."""
         now = self._clock()
+        queued = self.log.waiting
         partition = note.partition
         key = self.book.key_for(note.prompt_id, partition)
         settled = None
@@ -314,7 +325,10 @@ class VideoProgress:
             self._event(key, note, note.event)
         elif note.message is not None:
             self._remark(key, note)
-        self.tick(now)
+        # Most notes (heartbeats) add no line: the timed work of tick() (held remarks, the summary, the log's
+        # budget) is then done at most every TICK_SECONDS, not once per note.
+        if self.log.waiting > queued or now >= self._next_tick:
+            self.tick(now)
         return settled
 
     def _event(self, key: PromptKey | None, note: Note, event: StreamEvent) -> None:
@@ -413,6 +427,7 @@ class VideoProgress:
         """Let held remarks go out on their own after ``hold`` seconds, write a summary when one is due, and
         give the log its chance to write."""
         now = self._clock() if now is None else now
+        self._next_tick = now + TICK_SECONDS
         for key in [k for k in self._held if now - self._videos[k].held_since >= self.hold]:
             self._release_held(key)
         if now >= self._next_summary:

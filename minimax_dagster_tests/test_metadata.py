@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from PIL import Image
 
 from minimax_dagster.metadata import (
+    MAX_POSTER_BYTES,
     MAX_PRESIGN_SECONDS,
     TABLE_ROWS,
     TEMPLATE_ROWS,
@@ -42,6 +43,7 @@ from minimax_dagster.metadata import (
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.storage import put_bytes
 from minimax_dagster_tests.conftest import S3_KEY_ID, S3_SECRET
+from minimax_dagster_tests.s3_support import recorded_s3_requests
 
 
 def entry(n: int, **fields) -> ManifestEntry:
@@ -224,6 +226,24 @@ def test_background_thumbnails_are_made_when_added_and_read_each_poster_once(s3_
         made = thumbnails.for_entries([*entries, twin])
     assert list(made) == ["clip-00", "clip-01", "clip-02", "clip-09"]
     assert made["clip-09"] == made["clip-00"] and made["clip-00"].startswith("data:image/jpeg;base64,")
+
+
+def test_a_poster_offered_with_its_bytes_is_never_read_from_s3(s3_client, bucket):
+    """The producer hands over each poster it just stored: its thumbnail is the same as one read from S3, and
+    no request is made for it (here the poster is not even in S3). A poster over the read limit is not taken
+    that way."""
+    put_bytes(s3_client, bucket, "p/stored.png", png(1280, 720), content_type="image/png")
+    stored = entry(1, poster_uri=f"s3://{bucket}/p/stored.png")
+    offered = entry(2, poster_uri=f"s3://{bucket}/p/never-stored.png")
+    with PosterThumbnails(s3_client) as thumbnails, recorded_s3_requests(s3_client) as seen:
+        thumbnails.offer(offered.poster_uri or "", png(1280, 720))
+        thumbnails.offer(f"s3://{bucket}/p/huge.png", b"x" * (MAX_POSTER_BYTES + 1))
+        thumbnails.add(offered)
+        made = thumbnails.for_entries([offered])
+        assert seen == []
+        from_s3 = thumbnails.for_entries([stored])
+    assert made["clip-02"] == from_s3["clip-01"] and made["clip-02"].startswith("data:image/jpeg;base64,")
+    assert seen == [("GetObject", bucket, "p/stored.png")]
 
 
 def test_background_thumbnails_give_what_poster_thumbnails_gives(s3_client, bucket):

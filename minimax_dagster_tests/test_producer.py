@@ -299,3 +299,46 @@ def test_store_concurrency_bounds_how_many_videos_are_stored_at_once(s3_client: 
         assert [e.status for e in entries] == ["generated"] * 6
         assert sim.counters()["creates"] == 6
         assert in_flight == [0, 1], "with store_concurrency=1 no two videos were put at once"
+
+
+# ------------------------------------------------------------------------------------------------ posters
+
+
+def test_each_stored_poster_is_handed_over_with_the_bytes_stored(
+    simulator: Any, s3_client: Any, bucket: str
+) -> None:
+    """What a Dagster step makes its thumbnails of, without reading the posters back from S3."""
+    handed: dict[str, tuple[str, bytes]] = {}
+    lock = threading.Lock()
+
+    def on_poster(prompt: VideoPrompt, uri: str, image: bytes) -> None:
+        with lock:
+            handed[prompt.id] = (uri, image)
+
+    prompts = [
+        VideoPrompt(id=f"p{i}", prompt=f"A poster {uuid.uuid4().hex}", template_id=TEXT_TEMPLATE)
+        for i in range(3)
+    ]
+    entries, _ = run_collecting(producer_for(simulator, s3_client, bucket, on_poster=on_poster), prompts)
+    assert sorted(handed) == ["p0", "p1", "p2"]
+    for (_, prompt_id), entry in entries.items():
+        uri, image = handed[prompt_id]
+        assert uri == entry.poster_uri
+        key = uri.removeprefix(f"s3://{bucket}/")
+        assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == image
+        assert image.startswith(b"\x89PNG")
+    # A video already stored is reused: nothing is stored, so nothing is handed over.
+    handed.clear()
+    again, _ = run_collecting(producer_for(simulator, s3_client, bucket, on_poster=on_poster), prompts)
+    assert {e.status for e in again.values()} == {"reused"} and handed == {}
+
+
+def test_a_failing_poster_handler_costs_no_video(simulator: Any, s3_client: Any, bucket: str) -> None:
+    def on_poster(prompt: VideoPrompt, uri: str, image: bytes) -> None:
+        raise RuntimeError("the thumbnails are broken")
+
+    prompts = [VideoPrompt(id="a", prompt=f"A heron {uuid.uuid4().hex}", template_id=TEXT_TEMPLATE)]
+    entries, _ = run_collecting(producer_for(simulator, s3_client, bucket, on_poster=on_poster), prompts)
+    [entry] = entries.values()
+    assert entry.status == "generated" and entry.poster_uri and entry.s3_uri
+    assert simulator.counters()["creates"] == 1

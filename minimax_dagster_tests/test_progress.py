@@ -10,7 +10,7 @@ from minimax_dagster.api.models import StreamEvent
 from minimax_dagster.production import Note
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.progress import BoundedLog, PromptBook, VideoProgress
+from minimax_dagster.progress import TICK_SECONDS, BoundedLog, PromptBook, VideoProgress
 from minimax_dagster.storage import video_key
 
 
@@ -282,3 +282,36 @@ def test_failed_video_and_summary_line():
     assert messages[-1] == (
         "progress: 2/4 done (50%): 0 generated, 1 reused, 1 failed; 1 generating, 1 waiting; 0 heartbeat(s)"
     )
+
+
+def test_heartbeats_alone_still_let_a_held_remark_go_out_after_the_hold() -> None:
+    # Notes that add no line do the timed work at most every TICK_SECONDS, not never.
+    clock = Clock()
+    sink = SlowLog(clock)
+    progress = VideoProgress(
+        BoundedLog(sink, clock=clock), PromptBook([_prompt("fox", "A fox")]), hold=2.0, clock=clock
+    )
+    progress.note(_note("fox", "uploaded the input image as f1"))
+    heartbeats = 0
+    while not sink.records and heartbeats < 1000:
+        clock.now += 0.01
+        progress.note(_note("fox", "heartbeat", "debug", status="heartbeat"))
+        heartbeats += 1
+    assert sink.records == [("info", "[fox] uploaded the input image as f1")]
+    assert 200 <= heartbeats <= 200 + TICK_SECONDS / 0.01 + 1
+
+
+def test_a_heartbeat_does_no_timed_work_between_ticks_but_a_milestone_is_written_at_once() -> None:
+    clock = Clock()
+    sink = SlowLog(clock)
+    log = BoundedLog(sink, clock=clock)
+    progress = VideoProgress(log, PromptBook([_prompt("fox", "A fox")]), clock=clock)
+    ticks = []
+    original = log.tick
+    log.tick = lambda: (ticks.append(clock.now), original())[1]  # type: ignore[method-assign]
+    for _ in range(50):  # the clock does not move: one tick for all of them
+        progress.note(_note("fox", "heartbeat", "debug", status="heartbeat"))
+    assert len(ticks) == 1
+    progress.note(_note("fox", "created v1", status="created", videoId="v1"))
+    assert len(ticks) == 2 and sink.records == [("info", "[fox] created v1")]
+    assert progress.statuses["heartbeat"] == 50

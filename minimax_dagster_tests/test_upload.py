@@ -79,6 +79,26 @@ def test_small_body_single_put(
     assert object_sha256(s3_client, bucket, result.key) == hashlib.sha256(body_of(1000)).hexdigest()
 
 
+def test_keep_body_gives_back_a_body_stored_in_one_put_only(
+    s3_client, bucket, http_source, download_policy, http_session
+) -> None:
+    small = upload(
+        s3_client, bucket, f"{http_source}/bytes/1000", download_policy, http_session, keep_body=True
+    )
+    assert small.body == body_of(1000)
+    assert upload(s3_client, bucket, f"{http_source}/bytes/1000", download_policy, http_session).body is None
+    large = upload(
+        s3_client,
+        bucket,
+        f"{http_source}/bytes/{PART + 1}",
+        download_policy,
+        http_session,
+        part_size=PART,
+        keep_body=True,
+    )
+    assert large.etag.endswith("-2") and large.body is None  # multipart: never held whole in memory
+
+
 def test_empty_body(s3_client, bucket, http_source, download_policy, http_session) -> None:
     result = upload(s3_client, bucket, f"{http_source}/bytes/0", download_policy, http_session)
     assert (result.bytes, result.first_bytes) == (0, b"")

@@ -15,7 +15,6 @@ minimax_dagster.api.errors.StreamEndedError: the stream ended without a finished
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -77,7 +76,7 @@ def parse_event(data: str) -> StreamEvent | None:
     if not data.strip():
         return None
     try:
-        return StreamEvent.model_validate(json.loads(data))
+        return StreamEvent.model_validate_json(data)  # one pass in pydantic-core: no dict in between
     except (ValueError, ValidationError) as exc:
         logger.warning("skipping a malformed stream event (%s): %.200s", type(exc).__name__, data)
         return None

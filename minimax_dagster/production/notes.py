@@ -1,11 +1,11 @@
 """Notes: what the producer reports (log lines and finished entries), and how stream events are worded.
 
-Worker threads put notes on a :class:`NoteQueue`; the producer's run loop hands them to the caller on the
-caller's thread, so a Dagster step logs them in order from its own thread.
+Worker threads put notes on a :class:`NoteQueue`; the producer's run loop takes them in batches and hands them
+to the caller on the caller's thread, so a Dagster step logs them in order from its own thread.
 
 >>> notes = NoteQueue()
 >>> notes.say(VideoPrompt(id="fox", template_id="1", partition="2024-05-01"), "created v1")
->>> note = notes.get(timeout=1)
+>>> [note] = notes.take(timeout=1)
 >>> note.message, note.partition, note.prompt_id
 ('[2024-05-01/fox] created v1', '2024-05-01', 'fox')
 """
@@ -13,6 +13,8 @@ caller's thread, so a Dagster step logs them in order from its own thread.
 from __future__ import annotations
 
 import queue
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 from minimax_dagster.api.models import StreamEvent
@@ -76,27 +78,39 @@ def describe_event(event: StreamEvent) -> tuple[str, str]:
 class NoteQueue:
     """The notes of one run, put by worker threads and taken by the run loop (thread-safe).
 
+    The run loop takes every note waiting at once (:meth:`take`). A debug note (a heartbeat, a "processing"
+    state, a poll) does not wake a waiting run loop: at about ten notes a video, one wake-up per note was a
+    good part of the run loop's CPU, and such notes are only counted. It is taken with the next other note, or
+    when the run loop's wait times out (0.1 s in :meth:`VideoProducer.run`), in the order it was put.
+
     >>> notes = NoteQueue()
-    >>> notes.finished(VideoPrompt(id="a", template_id="1"), ManifestEntry(id="a", template_id="1", status="reused"))
-    >>> notes.get(timeout=1).entry.status
-    'reused'
+    >>> fox = VideoPrompt(id="a", template_id="1")
+    >>> notes.say(fox, "heartbeat", "debug")
+    >>> notes.finished(fox, ManifestEntry(id="a", template_id="1", status="reused"))
+    >>> [(n.message, n.entry and n.entry.status) for n in notes.take(timeout=1)]
+    [('[a] heartbeat', None), (None, 'reused')]
+    >>> notes.take(timeout=0)
+    []
     """
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[Note] = queue.Queue()
+        self._notes: deque[Note] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._waiting = False
 
     def say(
         self, prompt: VideoPrompt, message: str, level: str = "info", event: StreamEvent | None = None
     ) -> None:
         """A log line about ``prompt``, prefixed with its :attr:`~VideoPrompt.label`."""
-        self._queue.put(
+        self._put(
             Note(
                 level=level,
                 message=f"[{prompt.label}] {message}",
                 event=event,
                 prompt_id=prompt.id,
                 partition=prompt.partition,
-            )
+            ),
+            wake=level != "debug",
         )
 
     def event(self, prompt: VideoPrompt, event: StreamEvent) -> None:
@@ -106,12 +120,41 @@ class NoteQueue:
 
     def finished(self, prompt: VideoPrompt, entry: ManifestEntry) -> None:
         """The one entry of ``prompt``."""
-        self._queue.put(Note(entry=entry, prompt_id=prompt.id, partition=prompt.partition))
+        self._put(Note(entry=entry, prompt_id=prompt.id, partition=prompt.partition), wake=True)
+
+    def _put(self, note: Note, *, wake: bool) -> None:
+        with self._ready:
+            self._notes.append(note)
+            if wake and self._waiting:
+                self._ready.notify()
+
+    def take(self, timeout: float) -> list[Note]:
+        """Every note waiting, oldest first; waits up to ``timeout`` seconds for a note that wakes it (not a
+        debug note) when none is waiting, and gives what is there then (maybe nothing)."""
+        with self._ready:
+            self._wait(timeout)
+            taken = list(self._notes)
+            self._notes.clear()
+        return taken
 
     def get(self, timeout: float) -> Note:
-        """The next note; ``queue.Empty`` when none comes within ``timeout`` seconds."""
-        return self._queue.get(timeout=timeout)
+        """The next note (one); ``queue.Empty`` when none comes within ``timeout`` seconds."""
+        with self._ready:
+            self._wait(timeout)
+            if not self._notes:
+                raise queue.Empty
+            return self._notes.popleft()
+
+    def _wait(self, timeout: float) -> None:
+        # Called holding self._ready: waits for a waking note, unless notes are already there.
+        if not self._notes and timeout > 0:
+            self._waiting = True
+            try:
+                self._ready.wait(timeout)
+            finally:
+                self._waiting = False
 
     def empty(self) -> bool:
         """Whether no note is waiting."""
-        return self._queue.empty()
+        with self._ready:
+            return not self._notes

@@ -22,7 +22,6 @@ log them in order from its own thread.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +41,7 @@ from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.steps import PlannedVideo, VideoSteps
-from minimax_dagster.production.store import ResultStore
+from minimax_dagster.production.store import PosterHandler, ResultStore
 from minimax_dagster.storage import ClaimKeeper, VideoKeys, video_key
 
 if TYPE_CHECKING:
@@ -72,6 +71,8 @@ class VideoProducer:
         s3_client: a boto3 S3 client (thread-safe), built with ``storage.s3_client_config()``; it stores the
             videos and reads ``s3://`` input images.
         settings: bucket, prefix, download policy, accounts and limits.
+        on_poster: given each poster just stored, with its bytes, on a worker thread (see
+            :class:`~minimax_dagster.production.store.ResultStore`); a Dagster step makes thumbnails of them.
 
     >>> import boto3
     >>> from minimax_dagster.storage import DownloadPolicy
@@ -85,6 +86,8 @@ class VideoProducer:
         client_factory: Callable[[], MiniMaxClient],
         s3_client: S3Client,
         settings: ProducerSettings,
+        *,
+        on_poster: PosterHandler | None = None,
     ) -> None:
         self.client_factory = client_factory
         self.s3 = s3_client
@@ -96,7 +99,12 @@ class VideoProducer:
         self._clients_lock = threading.Lock()
         self._keeper = ClaimKeeper(s3_client, settings.bucket, ttl=settings.claim_ttl)
         self._store = ResultStore(
-            s3_client, settings, client=self._client, session=self._session, notes=self._notes
+            s3_client,
+            settings,
+            client=self._client,
+            session=self._session,
+            notes=self._notes,
+            on_poster=on_poster,
         )
         # Kept across runs of this producer: an image uploaded for one run is not uploaded again by the next.
         self._images = InputImages(
@@ -133,23 +141,19 @@ class VideoProducer:
                 for item in leaders:
                     futures.append(executor.submit(self._produce_safely, item, steps, pool))
                 settled = 0
-                while True:
-                    try:
-                        note = self._notes.get(timeout=0.1)
-                    except queue.Empty:
-                        if all(f.done() for f in futures) and self._notes.empty():
-                            break
-                        continue
-                    yield note
-                    if note.entry is not None and note.prompt_id is not None:
-                        yield from _follower_notes(
-                            note.entry, followers.get((note.partition, note.prompt_id), [])
-                        )
-                        # A leader's entry is its worker's last note: after the last one, nothing can come,
-                        # and the run ends now rather than after one more wait on the empty queue.
-                        settled += 1
-                        if settled == len(leaders) and self._notes.empty():
-                            break
+                while settled < len(leaders) or not self._notes.empty():
+                    notes = self._notes.take(timeout=0.1)
+                    if not notes and all(f.done() for f in futures) and self._notes.empty():
+                        break
+                    for note in notes:
+                        yield note
+                        if note.entry is not None and note.prompt_id is not None:
+                            yield from _follower_notes(
+                                note.entry, followers.get((note.partition, note.prompt_id), [])
+                            )
+                            # A leader's entry is its worker's last note: after the last one nothing can
+                            # come, and the run ends now rather than after one more wait on the empty queue.
+                            settled += 1
         finally:
             for f in futures:
                 f.cancel()

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("minimax_dagster.production.store")
 
+#: Takes ``(prompt, the poster's s3:// URI, its bytes)`` of a poster just stored (see :class:`ResultStore`).
+PosterHandler = Callable[[VideoPrompt, str, bytes], None]
+
 
 class ResultStore:
     """Writes and reads the S3 objects of produced videos (see the module docstring for the layout).
@@ -68,6 +71,9 @@ class ResultStore:
         client: the calling thread's :class:`MiniMaxClient` (a fresh video URL when a download must be retried).
         session: the calling thread's ``requests.Session`` (downloads).
         notes: where progress is said.
+        on_poster: called on the worker's thread with ``(prompt, poster's s3:// URI, its bytes)`` for each poster
+            just stored in one request (the caller's thumbnails, without reading the poster back from S3);
+            what it raises is logged, and the video is stored all the same.
 
     >>> import boto3
     >>> from minimax_dagster.storage import DownloadPolicy
@@ -92,12 +98,14 @@ class ResultStore:
         client: Callable[[], MiniMaxClient],
         session: Callable[[], requests.Session],
         notes: NoteQueue,
+        on_poster: PosterHandler | None = None,
     ) -> None:
         self.s3 = s3_client
         self.settings = settings
         self._client = client
         self._session = session
         self._notes = notes
+        self._on_poster = on_poster
 
     # ------------------------------------------------------------------------------------------ reading
 
@@ -204,10 +212,13 @@ class ResultStore:
                     content_type=_image_type(video.poster_url),
                     metadata=metadata,
                     part_size=settings.part_size,
+                    keep_body=self._on_poster is not None,
                 )
                 poster_uri = poster.uri
             except StorageError as exc:
                 self._notes.say(prompt, f"poster not stored: {exc}", "warning")
+            else:
+                self._hand_over_poster(prompt, poster)
         entry = ManifestEntry(
             id=prompt.id,
             partition=prompt.partition,
@@ -253,6 +264,14 @@ class ResultStore:
                 "warning",
             )
         return entry
+
+    def _hand_over_poster(self, prompt: VideoPrompt, poster: UploadResult) -> None:
+        if self._on_poster is None or poster.body is None:
+            return
+        try:
+            self._on_poster(prompt, poster.uri, poster.body)
+        except Exception:  # the caller's illustration must not cost a stored video
+            logger.warning("the poster handler failed for %s", poster.uri, exc_info=True)
 
     def _store_video(
         self, prompt: VideoPrompt, keys: VideoKeys, result: GenerationResult, metadata: dict[str, str]

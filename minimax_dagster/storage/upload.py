@@ -52,6 +52,8 @@ class UploadResult:
     seconds: float
     first_bytes: builtins.bytes
     sha256: str
+    #: The whole body, when ``keep_body`` asked for it and it was stored in one ``PutObject`` (else ``None``).
+    body: builtins.bytes | None = None
 
     @property
     def uri(self) -> str:
@@ -75,12 +77,15 @@ def upload_from_url(
     metadata: Mapping[str, str] | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 2,
+    keep_body: bool = False,
 ) -> UploadResult:
     """Stream ``url`` into ``s3://bucket/key`` without local files, in bounded memory.
 
     Memory stays near ``part_size * (max_concurrency + 1)`` whatever the size of the body. A body that fits in
     one part is stored with a single ``PutObject`` (S3 stores all of its Content-Length or nothing); a larger
-    one as a multipart upload, whose size is checked with a ``HeadObject`` afterwards.
+    one as a multipart upload, whose size is checked with a ``HeadObject`` afterwards. With ``keep_body``, a
+    body stored in one ``PutObject`` comes back in :attr:`UploadResult.body` (a poster, to make its thumbnail
+    without reading it back).
     Raises ``DownloadRefused`` (policy), ``DownloadFailed`` / ``DownloadTooLarge`` (source) or
     ``UploadFailed`` (S3). After any failure no new object is at the key and no multipart
     upload is open for it (one writer per key is assumed: keys are content hashes).
@@ -109,8 +114,10 @@ def upload_from_url(
         reader = response_reader(response, policy=policy, key=key)
         first = reader.read(part_size)  # exactly part_size bytes unless the body ends first
         more = reader.read(1) if len(first) == part_size else b""
+        kept = None
         if not more:
             etag = _put_whole(s3_client, bucket, key, first, extra_args, url)
+            kept = first if keep_body else None
         else:
             source = _Prepended([first, more], reader)
             del first, more  # from here only the transfer holds the first part, and only until it is sent
@@ -128,6 +135,7 @@ def upload_from_url(
         seconds=time.monotonic() - started,
         first_bytes=reader.first_bytes,
         sha256=reader.sha256,
+        body=kept,
     )
 
 
