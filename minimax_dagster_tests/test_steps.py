@@ -8,6 +8,7 @@ import json
 import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from minimax_dagster.production.notes import Note, NoteQueue
 from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.records import HeldRecord
 from minimax_dagster.production.settings import ProducerSettings
-from minimax_dagster.production.steps import PlannedVideo, VideoSteps
+from minimax_dagster.production.steps import CreatesFirst, PlannedVideo, VideoSteps
 from minimax_dagster.production.store import ResultStore
 from minimax_dagster.storage import (
     Claim,
@@ -509,3 +510,29 @@ def test_records_written_by_hand_are_validated_before_anything_is_paid(
     with pytest.raises(Exception, match=r"_jobs/.*is corrupt: invalid job record"):
         bench.steps.produce(video, pool_of(bench))
     assert bench.sim.counters()["creates"] == 0
+
+
+# ------------------------------------------------------------------------------------------ creates first
+
+
+def test_a_store_waits_for_the_creates_under_way_and_no_longer() -> None:
+    gate = CreatesFirst(max_wait=60)
+    waited: list[bool] = []
+    with gate.creating() as first_created, gate.creating():
+        store = threading.Thread(target=lambda: waited.append(gate.wait_for_creates()), daemon=True)
+        store.start()
+        first_created()
+        first_created()  # said twice: counted once
+        store.join(0.3)
+        assert store.is_alive() and gate.busy, "the store went ahead of the second create"
+    store.join(30)
+    assert waited == [True] and not gate.busy
+
+
+def test_a_create_that_fails_or_outlasts_the_wait_does_not_hold_stores_back() -> None:
+    gate = CreatesFirst(max_wait=0.05)
+    with pytest.raises(RuntimeError), gate.creating():
+        raise RuntimeError("the create failed")
+    assert not gate.busy and gate.wait_for_creates()
+    with gate.creating():
+        assert gate.wait_for_creates() is False  # bounded: a long create never blocks a store for good

@@ -14,7 +14,8 @@
    :mod:`~minimax_dagster.production.images`), and the video created. The record turns ``running`` the moment
    the stream names the video id.
 4. **Store** (see :mod:`~minimax_dagster.production.store`); the record turns ``finished`` and is released in
-   the same request.
+   the same request. A store lets the run's creates under way go first (:class:`CreatesFirst`, at most 2 s):
+   a slot given back is paid capacity, the next create on it should not queue behind stores.
 
 >>> from minimax_dagster.storage import VideoKeys, video_key
 >>> fox = VideoPrompt(id="fox", prompt="A fox", template_id="1")
@@ -66,6 +67,63 @@ class PlannedVideo:
     prompt: VideoPrompt
     keys: VideoKeys
     image: ImageSource
+
+
+class CreatesFirst:
+    """Creates before stores: a store waits (up to ``max_wait`` seconds) while a create is under way.
+
+    When many videos finish together (a wave of a backfill), each worker gives its slot back and stores its
+    video, while the slot's next video is being created. Both want the same interpreter and S3. A create that
+    waits behind stores leaves a paid slot idle; a store that waits behind creates costs nothing but a moment.
+    So a create counts from the moment it has its slot until the stream named its video id (and it is
+    recorded), and stores start once no create is under way, or after ``max_wait``.
+
+    >>> gate = CreatesFirst(max_wait=0.01)
+    >>> with gate.creating():
+    ...     gate.busy, gate.wait_for_creates()
+    (True, False)
+    >>> gate.busy, gate.wait_for_creates()
+    (False, True)
+    """
+
+    def __init__(self, max_wait: float = 2.0) -> None:
+        self.max_wait = max_wait
+        self._lock = threading.Lock()
+        self._under_way = 0
+        self._clear = threading.Event()
+        self._clear.set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a create is under way."""
+        return not self._clear.is_set()
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[Callable[[], None]]:
+        """Count one create for the block; the callable it gives ends the count early (the video id is known)."""
+        done = False
+
+        def settled() -> None:
+            nonlocal done
+            with self._lock:
+                if done:
+                    return
+                done = True
+                self._under_way -= 1
+                if self._under_way == 0:
+                    self._clear.set()
+
+        with self._lock:
+            self._under_way += 1
+            self._clear.clear()
+        try:
+            yield settled
+        finally:
+            settled()
+
+    def wait_for_creates(self) -> bool:
+        """Wait until no create is under way (``True``), or ``max_wait`` seconds (``False``)."""
+        return self._clear.wait(self.max_wait)
 
 
 #: What :meth:`VideoSteps.claim` gives: the prompt's entry (nothing left to do), the record now held by this
@@ -125,6 +183,7 @@ class VideoSteps:
         self._notes = notes
         limit = settings.store_concurrency
         self._store_slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+        self.creates_first = CreatesFirst()
 
     @contextlib.contextmanager
     def _storing(self) -> Iterator[None]:
@@ -144,6 +203,7 @@ class VideoSteps:
         *,
         reattached: bool,
     ) -> ManifestEntry:
+        self.creates_first.wait_for_creates()
         with self._storing():
             return self.store.store(prompt, keys, result, held, reattached=reattached)
 
@@ -310,60 +370,69 @@ class VideoSteps:
         while True:
             account = pool.acquire(pinned, timeout=max(0.0, limit - time.monotonic()))
             try:
-                request = self._request(video, account)
-                video_ids: list[str] = []
+                with self.creates_first.creating() as created:
+                    request = self._request(video, account)
+                    video_ids: list[str] = []
 
-                def remember(
-                    video_id: str, account: str | None = account, video_ids: list[str] = video_ids
-                ) -> None:
-                    video_ids.append(video_id)
-                    self.store.remember_job(prompt, held, video_id, account)
+                    def remember(
+                        video_id: str, account: str | None = account, video_ids: list[str] = video_ids
+                    ) -> None:
+                        video_ids.append(video_id)
+                        self.store.remember_job(prompt, held, video_id, account)
+                        created()
 
-                try:
-                    result = self._client().generate(
-                        request,
-                        on_event=lambda e: self._notes.event(prompt, e),
-                        on_video_id=remember,
-                        deadline=max(1.0, limit - time.monotonic()),
-                    )
-                except (VideoFailedError, ModeratedError) as exc:
-                    vid = exc.video_id or (video_ids[0] if video_ids else None)
-                    return self.store.record_failure(prompt, keys, held, vid, account, exc)
-                except CreateOutcomeUnknownError as exc:
-                    # Never retried: the create may have made a paid job that nobody could find.
-                    return self._outcome_unknown(prompt, keys, held, request, exc)
-                except (OutOfCreditsError, AccountOnHoldError) as exc:
-                    if video_ids:
-                        raise
-                    pool.disable(account, f"HTTP {exc.status} {exc.message}")
-                    self._notes.say(
-                        prompt, f"account {account} unusable ({exc}); trying another account", "warning"
-                    )
-                    continue
-                except CapacityError as exc:
-                    if video_ids or time.monotonic() >= limit:
-                        raise
-                    wait = exc.retry_after if exc.retry_after is not None else settings.capacity_wait
-                    self._notes.say(prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning")
-                    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
-                    continue
-                except ServerError as exc:
-                    # 502/503/504 before the stream outlasted the client's own retries: the service is busy
-                    # (useapi: retry like a 429). No video id was given, so nothing was created to reattach to.
-                    if video_ids or exc.status not in (502, 503, 504) or time.monotonic() >= limit:
-                        raise
-                    found = self._find_created(request)
-                    if found is not None:
-                        remember(found)
-                        self._notes.say(
-                            prompt, f"the create answered {exc.status}, but job {found} exists; reattaching"
+                    try:
+                        result = self._client().generate(
+                            request,
+                            on_event=lambda e: self._notes.event(prompt, e),
+                            on_video_id=remember,
+                            deadline=max(1.0, limit - time.monotonic()),
                         )
-                        result = self._client().reattach(found, deadline=max(1.0, limit - time.monotonic()))
-                        return self._store(prompt, keys, result, held, reattached=True)
-                    wait = settings.capacity_wait
-                    self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
-                    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
-                    continue
+                    except (VideoFailedError, ModeratedError) as exc:
+                        vid = exc.video_id or (video_ids[0] if video_ids else None)
+                        return self.store.record_failure(prompt, keys, held, vid, account, exc)
+                    except CreateOutcomeUnknownError as exc:
+                        # Never retried: the create may have made a paid job that nobody could find.
+                        return self._outcome_unknown(prompt, keys, held, request, exc)
+                    except (OutOfCreditsError, AccountOnHoldError) as exc:
+                        if video_ids:
+                            raise
+                        pool.disable(account, f"HTTP {exc.status} {exc.message}")
+                        self._notes.say(
+                            prompt, f"account {account} unusable ({exc}); trying another account", "warning"
+                        )
+                        continue
+                    except CapacityError as exc:
+                        if video_ids or time.monotonic() >= limit:
+                            raise
+                        wait = exc.retry_after if exc.retry_after is not None else settings.capacity_wait
+                        self._notes.say(
+                            prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning"
+                        )
+                        created()  # a wait is not a create under way: stores go on meanwhile
+                        time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                        continue
+                    except ServerError as exc:
+                        # 502/503/504 before the stream outlasted the client's own retries: the service is busy
+                        # (useapi: retry like a 429). No video id was given, so nothing was created to reattach to.
+                        if video_ids or exc.status not in (502, 503, 504) or time.monotonic() >= limit:
+                            raise
+                        found = self._find_created(request)
+                        if found is not None:
+                            remember(found)
+                            self._notes.say(
+                                prompt,
+                                f"the create answered {exc.status}, but job {found} exists; reattaching",
+                            )
+                            result = self._client().reattach(
+                                found, deadline=max(1.0, limit - time.monotonic())
+                            )
+                            return self._store(prompt, keys, result, held, reattached=True)
+                        wait = settings.capacity_wait
+                        self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
+                        created()
+                        time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                        continue
             finally:
                 pool.release(account)
             return self._store(prompt, keys, result, held, reattached=False)
