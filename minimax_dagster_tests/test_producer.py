@@ -342,3 +342,31 @@ def test_a_failing_poster_handler_costs_no_video(simulator: Any, s3_client: Any,
     [entry] = entries.values()
     assert entry.status == "generated" and entry.poster_uri and entry.s3_uri
     assert simulator.counters()["creates"] == 1
+
+
+def test_the_runs_creates_on_one_account_read_its_list_once(
+    simulator: Any, s3_client: Any, bucket: str
+) -> None:
+    """Each create reads its account's GET videos/ head first (the baseline a failed create is reconciled
+    against); the clients of one run lend it to each other, so a run does not pay a list request per video."""
+    lists: list[str | None] = []
+    lock = threading.Lock()
+
+    class CountingClient(MiniMaxClient):
+        def list_videos(self, account: str | None = None, limit: int = 30, last_video_id: str | None = None):
+            with lock:
+                lists.append(account)
+            return super().list_videos(account, limit, last_video_id)
+
+    account = next(iter(simulator.config.accounts))
+    producer = producer_for(simulator, s3_client, bucket, accounts={account: 2})
+    producer.client_factory = lambda: CountingClient(
+        simulator.token, base_url=simulator.base_url, poll_interval=0.1, read_timeout=5.0
+    )
+    prompts = [
+        VideoPrompt(id=f"p{i}", prompt=f"A list {uuid.uuid4().hex}", template_id=TEXT_TEMPLATE)
+        for i in range(6)
+    ]
+    entries, _ = run_collecting(producer, prompts)
+    assert {e.status for e in entries.values()} == {"generated"} and simulator.counters()["creates"] == 6
+    assert 1 <= len(lists) < 6 and set(lists) == {account}, lists

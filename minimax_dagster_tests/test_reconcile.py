@@ -305,3 +305,46 @@ def test_stream_ended_is_still_raised_for_a_stream_without_video_when_budget_is_
     with client_for(server, max_retries=0) as client, pytest.raises(StreamEndedError) as info:
         client.generate(request())
     assert "no job was made" in str(info.value) and server.count(*CREATE) == 1
+
+
+# ------------------------------------------------------------------------------------------------ shared baselines
+
+
+def test_creates_sharing_baselines_read_an_accounts_list_once(server):
+    shared = reconciliation.SharedBaselines(max_age=60)
+    server.on(*CREATE, Reply(chunks=[seed_stream_bytes()]), Reply(chunks=[seed_stream_bytes()]))
+    with client_for(server) as first, client_for(server) as second:
+        first.shared_baselines = second.shared_baselines = shared
+        first.generate(request())
+        second.generate(request(prompt="A heron at dawn"))
+    assert server.count(*CREATE) == 2 and server.count(*LIST) == 1
+
+
+def test_a_lent_baseline_still_finds_the_job_a_gateway_error_queued(server):
+    """The baseline another create read a moment ago predates this create too: the job this create's 502 queued
+    is listed above it, behind the other create's video, and is reattached without a second POST."""
+    shared = reconciliation.SharedBaselines(max_age=60)
+    server.add_video("55", "an older video of the account")
+    server.on(
+        *CREATE,
+        Reply(502, {"error": "Bad gateway"}, queue=Queue("55")),
+        Reply(502, {"error": "Bad gateway"}, queue=Queue("55")),
+    )
+    with client_for(server) as other, client_for(server) as client:
+        other.shared_baselines = client.shared_baselines = shared
+        heron = other.generate(request(prompt="A heron at dawn"))
+        fox = client.generate(request())
+    assert server.count(*CREATE) == 2, "no create was sent twice"
+    assert server.count(*LIST) == 1 + 2  # one baseline for both; one look after each failure
+    descs = {job.video_id: job.item["desc"] for job in server.videos["55"]}
+    assert descs[heron.video_id] == "A heron at dawn" and descs[fox.video_id] == PROMPT
+
+
+def test_a_baseline_older_than_max_age_is_read_again():
+    now = [100.0]
+    shared = reconciliation.SharedBaselines(max_age=5, clock=lambda: now[0])
+    shared.put("55", frozenset({"v1"}))
+    now[0] += 5
+    assert shared.get("55") == frozenset({"v1"})
+    now[0] += 0.01
+    assert shared.get("55") is None and shared.get("66") is None

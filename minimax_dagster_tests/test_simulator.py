@@ -469,7 +469,9 @@ def test_random_account_choice_uses_both_accounts(sim):
 
 
 def test_get_video_reports_progress_then_completion(sim):
-    sim.configure(generation_seconds=1.0)
+    # 3 s: the "processing video" phase (status 12) lasts 1.8 s, so polls every 50 ms see it even on a loaded
+    # machine (at 1 s it lasted 0.6 s, and a CI run once missed it).
+    sim.configure(generation_seconds=3.0)
     resp = create(sim, {"templateId": TEXT, "prompt": "poll me"})
     vid = json.loads(next(resp.iter_lines(decode_unicode=True))[5:])["videoId"]
     statuses, percents = [], []

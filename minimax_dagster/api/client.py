@@ -154,6 +154,8 @@ class MiniMaxClient(ApiEndpoints):
         self.retry_total_seconds = retry_total_seconds
         self.accounts = tuple(accounts) if accounts else None
         self.reconcile_policy = reconcile or ReconcilePolicy()
+        #: Baselines shared with the other clients of a run (set by whoever makes them, e.g. the producer).
+        self.shared_baselines: reconciliation.SharedBaselines | None = None
         # Video ids this client saw in create streams: reconciliation never takes one of them for another create.
         self._streamed: set[str] = set()
         self._streamed_lock = threading.Lock()
@@ -250,7 +252,7 @@ class MiniMaxClient(ApiEndpoints):
             request = AgentCreateRequest.model_validate(request)
         limit = time.monotonic() + (self.generation_deadline if deadline is None else deadline)
         policy = self.reconcile_policy
-        attempt = reconciliation.prepare(self, request, policy)
+        attempt = reconciliation.prepare(self, request, policy, self.shared_baselines)
         first_post = time.monotonic()
         while True:
             attempt.posts += 1

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -149,8 +150,55 @@ class Reconciliation:
         return "cannot tell whether a job exists: " + "; ".join(self.problems)
 
 
-def prepare(api: ReconcileApi, request: AgentCreateRequest, policy: ReconcilePolicy) -> CreateAttempt:
-    """Start a logical create: choose the candidate accounts and read their baselines (before the first POST).
+class SharedBaselines:
+    """Baselines (the head of an account's GET videos/ list) read by one create and lent to the next ones, for
+    ``max_age`` seconds: the clients of one run (one per worker thread) share one, so a wave of creates on an
+    account reads the list once, not once per create (each read is a request to useapi in front of the POST).
+
+    Why an older baseline is as safe: a baseline only has to predate the attempt's first POST. Every video made
+    after it, by this attempt or any other, is listed above it, so the job a failed create made is still found;
+    the others are told apart by their prompt (and replyRef), as with a fresh baseline. What an older baseline
+    costs is more new videos to read through after a failure (at most ``max_pages`` pages, else "unknown", and
+    no second POST): ``max_age`` keeps that to what an account makes in a few seconds.
+
+    >>> baselines = SharedBaselines(max_age=5.0)
+    >>> baselines.get("55") is None
+    True
+    >>> baselines.put("55", frozenset({"v1"}))
+    >>> baselines.get("55")
+    frozenset({'v1'})
+    >>> SharedBaselines(max_age=0.0).get("55") is None
+    True
+    """
+
+    def __init__(self, max_age: float = 5.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def get(self, account: str) -> frozenset[str] | None:
+        """The account's baseline if one was read within ``max_age`` seconds, else ``None``."""
+        with self._lock:
+            found = self._read.get(account)
+        if found is None or self._clock() - found[0] > self.max_age:
+            return None
+        return found[1]
+
+    def put(self, account: str, keys: frozenset[str]) -> None:
+        """A baseline just read (its request already answered, so it predates any POST sent after this)."""
+        with self._lock:
+            self._read[account] = (self._clock(), keys)
+
+
+def prepare(
+    api: ReconcileApi,
+    request: AgentCreateRequest,
+    policy: ReconcilePolicy,
+    shared: SharedBaselines | None = None,
+) -> CreateAttempt:
+    """Start a logical create: choose the candidate accounts and read their baselines (before the first POST),
+    or take them from ``shared`` where another create read them a moment ago.
 
     Failures here never stop the create: they are recorded, and only matter if the create fails.
 
@@ -172,13 +220,20 @@ def prepare(api: ReconcileApi, request: AgentCreateRequest, policy: ReconcilePol
     attempt = CreateAttempt.begin(request, accounts=accounts)
     attempt.problems.extend(problems)
     for account in accounts if policy.baseline else ():
+        lent = shared.get(account) if shared is not None else None
+        if lent is not None:
+            attempt.baseline[account] = lent
+            continue
         try:
             page = api.list_videos(account, policy.page_size)
         except MiniMaxError as exc:
             logger.debug("no baseline for account %s (%s)", account, exc)
             attempt.baseline[account] = None
             continue
-        attempt.baseline[account] = frozenset(_keys(page))
+        keys = frozenset(_keys(page))
+        attempt.baseline[account] = keys
+        if shared is not None:
+            shared.put(account, keys)
     return attempt
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from minimax_dagster.api.client import MiniMaxClient
+from minimax_dagster.api.reconcile import SharedBaselines
 from minimax_dagster.api.transport import EnvironmentOnceSession
 from minimax_dagster.production.capacity import AccountPool, account_pool
 from minimax_dagster.production.entries import entry_for, failed_entry
@@ -94,6 +95,7 @@ class VideoProducer:
         self.settings = settings
         self._local = threading.local()
         self._notes = NoteQueue()
+        self._baselines = SharedBaselines()
         self._clients: list[MiniMaxClient] = []
         self._sessions: list[requests.Session] = []
         self._clients_lock = threading.Lock()
@@ -338,6 +340,8 @@ class VideoProducer:
         client: MiniMaxClient | None = getattr(self._local, "client", None)
         if client is None:
             client = self.client_factory()
+            # A wave of creates on one account reads its baseline once (see SharedBaselines).
+            client.shared_baselines = self._baselines
             self._local.client = client
             with self._clients_lock:
                 self._clients.append(client)
