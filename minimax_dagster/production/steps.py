@@ -409,8 +409,7 @@ class VideoSteps:
                         self._notes.say(
                             prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning"
                         )
-                        created()  # a wait is not a create under way: stores go on meanwhile
-                        time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                        _wait_out(wait, limit, created)
                         continue
                     except ServerError as exc:
                         # 502/503/504 before the stream outlasted the client's own retries: the service is busy
@@ -430,8 +429,7 @@ class VideoSteps:
                             return self._store(prompt, keys, result, held, reattached=True)
                         wait = settings.capacity_wait
                         self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
-                        created()
-                        time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
+                        _wait_out(wait, limit, created)
                         continue
             finally:
                 pool.release(account)
@@ -476,3 +474,10 @@ class VideoSteps:
             # Our key doubles as replyRef, so a stream lost before its first event can still be found.
             reply_ref=prompt.reply_ref or video.keys.key,
         )
+
+
+def _wait_out(wait: float, limit: float, created: Callable[[], None]) -> None:
+    """Sleep ``wait`` seconds (at least 50 ms, never past ``limit``) before creating again; a wait is not a
+    create under way, so the stores of the run go on meanwhile (``created`` ends its count)."""
+    created()
+    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
