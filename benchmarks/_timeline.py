@@ -38,10 +38,38 @@ def _video_name(key: str) -> str:
     return name
 
 
+def idle_slot_seconds(spans: list[tuple[float, float]], capacity: int) -> dict[str, float]:
+    """Slot-seconds left empty, from ``(created, finished)`` spans: while the slots first fill (``ramp``),
+    between the first moment all ``capacity`` slots were busy and the last create (``between_waves``, what slow
+    hand-overs cost), and after the last create (``last_wave``).
+
+    >>> idle_slot_seconds([(0.0, 10.0), (0.0, 10.0), (10.5, 20.5)], capacity=2)
+    {'ramp': 0.0, 'between_waves': 1.0, 'last_wave': 10.0}
+    """
+    events = sorted([(c, 1) for c, _ in spans] + [(f, -1) for _, f in spans])
+    last_create = max(c for c, _ in spans)
+    idle = {"ramp": 0.0, "between_waves": 0.0, "last_wave": 0.0}
+    running, previous, full = 0, events[0][0], False
+    for at, step in events:
+        phase = "ramp" if not full else ("last_wave" if previous >= last_create else "between_waves")
+        idle[phase] += max(0, capacity - running) * (at - previous)
+        running += step
+        previous = at
+        full = full or running >= capacity
+    return {k: round(v, 6) for k, v in idle.items()}
+
+
 def s3_window(
-    s3: Any, bucket: str, prefix: str = "bench", *, since: float = 0.0, trace: list[S3Call] | None = None
+    s3: Any,
+    bucket: str,
+    prefix: str = "bench",
+    *,
+    since: float = 0.0,
+    trace: list[S3Call] | None = None,
+    capacity: int | None = None,
 ) -> dict[str, Any]:
-    """The videos' timeline from S3 alone (see the module's doc); only videos created at or after ``since``."""
+    """The videos' timeline from S3 alone (see the module's doc); only videos created at or after ``since``.
+    With ``capacity``, also the slot-seconds left empty (:func:`idle_slot_seconds`) under ``idle``."""
     paginator = s3.get_paginator("list_objects_v2")
     created: dict[str, float] = {}
     finished: dict[str, float] = {}
@@ -78,7 +106,9 @@ def s3_window(
         }
     ends = [stored.get(k, finished[k]) for k in done]
     first, last = min(created[k] for k in done), max(ends)
+    idle = idle_slot_seconds([(created[k], finished[k]) for k in done], capacity) if capacity else None
     return {
+        "idle": idle,
         "videos": len(done),
         "first_create": first,
         "last_write": last,

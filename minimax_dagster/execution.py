@@ -295,6 +295,7 @@ class MiniMaxVideoRun:
             accounts=plan.capacity,
             regenerate_failed=options.regenerate_failed,
             asset_name=options.asset_name,
+            generation_hint=recent_generation_seconds(self.context.instance, self.context.asset_key),
         )
         return VideoProducer(self.minimax.get_client, self.s3, settings, on_poster=on_poster)
 
@@ -444,6 +445,35 @@ class MiniMaxVideoRun:
         if isinstance(io_manager, S3JsonIOManager):
             return io_manager.uri_for(self.context.asset_key, partition)
         return None
+
+
+def recent_generation_seconds(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, *, look_back: int = 10
+) -> float | None:
+    """The median generation time (``generation_seconds_median``) of the asset's newest materialization, any
+    partition, that generated something (of the last ``look_back``: a re-run that reused every video has no
+    median); ``None`` when there is none. The producer's shared account pool paces its looks at accounts full
+    in S3 from it, before this run's own generations tell (a hint: any failure to read it is ``None``).
+
+    >>> instance = dg.DagsterInstance.ephemeral()
+    >>> recent_generation_seconds(instance, dg.AssetKey("videos")) is None
+    True
+    >>> instance.report_runless_asset_event(
+    ...     dg.AssetMaterialization("videos", metadata={"generation_seconds_median": 12.5}))
+    >>> recent_generation_seconds(instance, dg.AssetKey("videos"))
+    12.5
+    """
+    try:
+        records = instance.fetch_materializations(asset_key, limit=look_back).records
+    except Exception:  # a pacing hint: reading it must never fail a step about to produce paid videos
+        return None
+    for record in records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get("generation_seconds_median") if materialization else None
+        seconds = getattr(value, "value", value)
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < math.inf:
+            return float(seconds)
+    return None
 
 
 def _as_rows(value: Any, partition: str | None) -> list[Any]:

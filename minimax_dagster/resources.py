@@ -182,9 +182,11 @@ class MiniMaxResource(dg.ConfigurableResource):
         accounts: dict[str, int] | None = None,
         regenerate_failed: bool = False,
         asset_name: str | None = None,
+        generation_hint: float | None = None,
     ) -> ProducerSettings:
         """The producer's settings for one run: where videos go (``bucket``/``prefix``), the accounts' capacity
-        found at run time (``accounts``, see :meth:`capacity_by_account`), and this resource's limits.
+        found at run time (``accounts``, see :meth:`capacity_by_account`), how long generations took lately
+        (``generation_hint``, seconds; paces the looks at accounts full in S3) and this resource's limits.
 
         The waits after the client's own retries are bounded by the same settings: ``backoff_max`` before
         creating again after a 429/5xx that outlasted them, ``backoff_factor`` between attempts at storing a
@@ -206,6 +208,7 @@ class MiniMaxResource(dg.ConfigurableResource):
             regenerate_failed=regenerate_failed,
             asset_name=asset_name,
             store_concurrency=self.store_concurrency,
+            generation_hint=generation_hint,
         )
 
     def capacity_by_account(self, client: MiniMaxClient | None = None) -> CapacityByAccount:

@@ -233,6 +233,68 @@ def test_threads_here_look_at_an_account_full_elsewhere_once_a_poll_not_each_on_
     assert slot_keys(s3_client, bucket) == {}
 
 
+def looks_in_a_second_while_full_elsewhere(
+    s3_client: Any, other: SharedAccountPool, here: SharedAccountPool
+) -> int:
+    """``other`` takes the account's one slot; a thread of ``here`` waits for it for 1 s. Returns how often
+    ``here`` listed the account's slots meanwhile; then ``other`` gives the slot back and ``here`` takes and
+    returns it."""
+    assert other.acquire() == "acc"
+    with recorded_s3_calls(s3_client) as calls:
+        thread, got = blocked_acquire(here)
+        time.sleep(1.0)
+        looks = calls.count("ListObjectsV2")
+        other.release("acc")
+        wait_for_takes([got], 1, "the slot given back elsewhere was never taken here")
+    here.release("acc")
+    thread.join(timeout=10)
+    return looks
+
+
+def test_a_full_account_is_looked_at_again_after_a_share_of_the_generations_not_after_poll(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    """A slot given back elsewhere stays empty until a look finds it: once this process has held slots for
+    about 0.8 s each (its "generations"), it looks every 0.1 s (1/40 of 0.8 s, floored), not every 1 s."""
+    other, here = (SharedAccountPool({"acc": 1}, keeper=k, prefix=SLOTS, poll=1.0) for k in keepers)
+    assert here.poll_seconds == 1.0  # nothing held yet: the configured poll
+    for _ in range(2):
+        assert here.acquire(timeout=10) == "acc"
+        time.sleep(0.8)
+        here.release("acc")
+    assert here.poll_seconds == pytest.approx(0.1)
+    looks = looks_in_a_second_while_full_elsewhere(s3_client, other, here)
+    assert looks >= 4, f"only {looks} looks at the full account in 1 s: the poll did not follow the holds"
+
+
+def test_a_hint_of_recent_generations_paces_the_looks_before_any_slot_here_is_given_back(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    """A new step's pool has given nothing back yet: the hint (the last materialization's median generation,
+    here 4 s) paces its looks from the start, every 0.1 s instead of every 1 s; a hint too short to be a
+    generation is no hint."""
+    assert SharedAccountPool({"acc": 1}, keeper=keepers[1], prefix=SLOTS, hold_hint=0.2).poll_seconds == 1.0
+    other = SharedAccountPool({"acc": 1}, keeper=keepers[0], prefix=SLOTS, poll=1.0)
+    here = SharedAccountPool({"acc": 1}, keeper=keepers[1], prefix=SLOTS, poll=1.0, hold_hint=4.0)
+    assert here.poll_seconds == pytest.approx(0.1)
+    looks = looks_in_a_second_while_full_elsewhere(s3_client, other, here)
+    assert looks >= 4, f"only {looks} looks at the full account in 1 s: the hint did not pace them"
+    assert slot_keys(s3_client, bucket) == {}
+
+
+def test_holds_too_short_to_be_generations_leave_the_poll_alone(
+    s3_client: Any, bucket: str, keepers: list[ClaimKeeper]
+) -> None:
+    """A create refused at once (a 429, an account out of credits) gives its slot back within milliseconds:
+    that says nothing about how long generations take, so the poll stays as configured."""
+    pool = SharedAccountPool({"acc": 2}, keeper=keepers[0], prefix=SLOTS, poll=0.7)
+    for _ in range(5):
+        pool.release(pool.acquire(timeout=10))
+    assert pool.poll_seconds == 0.7
+    pool.close()
+    assert slot_keys(s3_client, bucket) == {}
+
+
 class SlowFirstLeasePool(SharedAccountPool):
     """A SharedAccountPool whose first new lease waits for ``go`` (a slow S3 request, as on a busy server)."""
 

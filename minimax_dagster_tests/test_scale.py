@@ -480,3 +480,29 @@ def test_a_worker_killed_mid_generation_is_replaced_by_another_that_reattaches(s
     entry = _manifest(scenario.cluster, "slow").entries[0]
     assert entry.ok and entry.reattached, "the video paid for by the killed worker was reattached"
     assert scenario.counters["creates_by_prompt"][SLOW[0]["prompt"]] == 1
+
+
+def test_the_workers_app_imports_the_code_location_before_the_pool_forks() -> None:
+    """``-A minimax_dagster.deployment.celery_app``: dagster-celery's app and tasks, with the definitions already
+    imported in the worker's main process (so no pool process imports them inside its first step)."""
+    probe = (
+        "import sys\n"
+        "from minimax_dagster.deployment import celery_app\n"
+        "import dagster_celery.app\n"
+        "assert celery_app.app is dagster_celery.app.app\n"
+        "print('minimax_dagster.deployment.definitions' in sys.modules, "
+        "sorted(t for t in celery_app.app.tasks if not t.startswith('celery.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "True ['execute_job', 'execute_plan', 'resume_job']"
+
+
+def test_the_cluster_serves_its_code_location_from_one_code_server(scenario: Scenario) -> None:
+    """The daemon and every ``dagster job backfill`` of the scenario loaded the code from the cluster's code
+    server (a ``grpc_server`` workspace entry), which is still up after all those runs."""
+    cluster = scenario.cluster
+    workspace = (cluster.home / "workspace.yaml").read_text()
+    assert "grpc_server:" in workspace and "python_module" not in workspace
+    assert cluster.code_server is not None and cluster.code_server.poll() is None
+    assert scenario.main is not None and scenario.main.succeeded

@@ -7,9 +7,13 @@
 2. a fresh PostgreSQL database ``mmd_<random>`` for the Dagster instance (dropped at the end), and a
    ``DAGSTER_HOME`` holding ``deploy/postgres/dagster.yaml`` and a workspace for
    :mod:`minimax_dagster.deployment.definitions`;
-3. N Celery workers (``dagster-celery worker start``, one step at a time each) on a queue of its own
+3. the code server (``dagster api grpc``) of :mod:`minimax_dagster.deployment.definitions`, which the
+   workspace names as a ``grpc_server``: it loads the code once, and the daemon and every ``dagster job
+   backfill`` talk to it instead of each importing the code in a server of its own (``code_server=False``
+   keeps the old ``python_module`` workspace, for comparison);
+4. N Celery workers (``dagster-celery worker start``, one step at a time each) on a queue of its own
    (``mmd-<random>``, deleted at the end), so sessions sharing a broker never take each other's steps;
-4. ``dagster-daemon run`` (the run queue, run retries, backfills).
+5. ``dagster-daemon run`` (the run queue, run retries, backfills).
 
 It then submits backfills with ``dagster job backfill`` and reads what happened from the instance: runs, the
 Celery worker that executed each step (dagster-celery's "Executing steps ... in celery worker" engine event) and
@@ -59,6 +63,9 @@ from minimax_dagster.storage import put_json
 
 REPO = Path(__file__).resolve().parents[2]  # the repository (this tooling is not installed)
 INSTANCE_YAML = REPO / "deploy" / "postgres" / "dagster.yaml"
+WORKSPACE_YAML = REPO / "deploy" / "postgres" / "workspace.yaml"  # names the code server (grpc_server)
+WORKSPACE_PORT = 4266  # the port written in WORKSPACE_YAML, replaced by a free one
+LOCATION = "minimax"  # the code location name WORKSPACE_YAML gives
 CELERY_YAML = celery_config_path()
 BIN = Path(sys.executable).parent
 VIDEO_STEP = "batch_videos"
@@ -107,6 +114,7 @@ class ScaleCluster:
         services: ServiceSettings | None = None,
         root: Path | None = None,
         daemon: bool = True,
+        code_server: bool = True,
         log: Any = None,
     ) -> None:
         self.worker_count = workers
@@ -120,6 +128,8 @@ class ScaleCluster:
         self.queue = f"mmd-{self.token}"
         self.root = root
         self.with_daemon = daemon
+        self.with_code_server = code_server
+        self.code_server: subprocess.Popen[bytes] | None = None
         self.say = log or (lambda text: print(text, flush=True))
         self.workers: dict[str, Worker] = {}
         self.daemon: subprocess.Popen[bytes] | None = None
@@ -168,10 +178,17 @@ class ScaleCluster:
         self._home = Path(tempfile.mkdtemp(prefix=f"mmd-scale-{self.token}-", dir=self.root))
         self._stack.callback(shutil.rmtree, self._home, True)
         shutil.copy(INSTANCE_YAML, self._home / "dagster.yaml")
-        (self._home / "workspace.yaml").write_text(
-            "load_from:\n  - python_module:\n      module_name: minimax_dagster.deployment.definitions\n"
-            f"      working_directory: {REPO}\n      location_name: scale\n"
-        )
+        code_port = _free_port()
+        if self.with_code_server:
+            # The deployment's own workspace file, on this cluster's port.
+            workspace = WORKSPACE_YAML.read_text().replace(f"port: {WORKSPACE_PORT}", f"port: {code_port}")
+            assert f"port: {code_port}" in workspace, f"{WORKSPACE_YAML} names no port {WORKSPACE_PORT}"
+        else:
+            workspace = (
+                "load_from:\n  - python_module:\n      module_name: minimax_dagster.deployment.definitions\n"
+                f"      working_directory: {REPO}\n      location_name: {LOCATION}\n"
+            )
+        (self._home / "workspace.yaml").write_text(workspace)
         s = self.settings
         self.env = {
             **os.environ,
@@ -196,8 +213,29 @@ class ScaleCluster:
             self.instance = self._stack.enter_context(dg.DagsterInstance.from_config(str(self._home)))
         self.instance.event_log_storage.set_concurrency_slots("minimax", self.pool_limit)
         self._stack.callback(self._stop_processes)
+        if self.with_code_server:
+            self.code_server = self._spawn(
+                [
+                    str(BIN / "dagster"),
+                    "api",
+                    "grpc",
+                    "-m",
+                    "minimax_dagster.deployment.definitions",
+                    "--working-directory",
+                    str(REPO),
+                    "--location-name",
+                    LOCATION,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(code_port),
+                ],
+                self._home / "code-server.log",
+            )
         for i in range(1, self.worker_count + 1):
             self.start_worker(f"w{i}")
+        if self.code_server is not None:
+            self.wait_for_code_server(code_port)  # before the daemon, which loads the workspace at its start
         if self.with_daemon:
             self.daemon = self._spawn(
                 [str(BIN / "dagster-daemon"), "run", "-w", str(self._home / "workspace.yaml")],
@@ -231,7 +269,7 @@ class ScaleCluster:
             "worker",
             "start",
             "-A",
-            "dagster_celery.app",
+            "minimax_dagster.deployment.celery_app",
             "-y",
             str(CELERY_YAML),
             "-q",
@@ -268,6 +306,24 @@ class ScaleCluster:
         finally:
             app.close()
 
+    def wait_for_code_server(self, port: int, timeout: float = 120.0) -> None:
+        """Wait until the code server answers a ping (it loads the code before it serves)."""
+        from dagster._grpc.client import DagsterGrpcClient  # the client dagster's own processes use
+
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.code_server is not None
+            if self.code_server.poll() is not None:
+                raise RuntimeError(f"the code server exited:\n{_tail(self.home / 'code-server.log')}")
+            try:
+                client.ping("up")
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the code server did not answer in {timeout:.0f} s") from None
+                time.sleep(0.2)
+
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker and all its processes at once, like a lost machine."""
         worker = self.workers.pop(name)
@@ -276,7 +332,7 @@ class ScaleCluster:
         worker.process.wait(timeout=10)
 
     def _stop_processes(self) -> None:
-        processes = ([self.daemon] if self.daemon is not None else []) + [
+        processes = [p for p in (self.daemon, self.code_server) if p is not None] + [
             w.process for w in self.workers.values()
         ]
         threads = [threading.Thread(target=_stop_group, args=(p,)) for p in processes]
@@ -285,6 +341,7 @@ class ScaleCluster:
         for t in threads:
             t.join()
         self.daemon = None
+        self.code_server = None
         self.workers.clear()
 
     def _delete_queue(self) -> None:
@@ -408,7 +465,11 @@ class ScaleCluster:
             machine_cpu_seconds=machine_cpu,
             cores=os.cpu_count() or 1,
             window=s3_window(
-                self.services.s3_client(), self.services.bucket, self.services.prefix, since=started_at
+                self.services.s3_client(),
+                self.services.bucket,
+                self.services.prefix,
+                since=started_at,
+                capacity=self.capacity,
             ),
         )
         for record in records:
@@ -457,6 +518,12 @@ class ScaleCluster:
         return "\n".join(
             f"--- {p.name}\n{_tail(p, lines)}" for p in sorted(self._home.glob("*.log")) if p.exists()
         )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 40) -> str:

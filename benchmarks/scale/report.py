@@ -84,7 +84,7 @@ class BackfillReport:
             f"{len(self.partitions)} partitions, {self.prompts} prompts, {self.workers} worker(s) x "
             f"{self.worker_concurrency} process(es), pool limit {self.pool_limit}, capacity "
             f"{self.capacity}: wall {self.wall_seconds:.1f} s, capacity-bound ideal {self.ideal_seconds:.1f} s "
-            f"({self.ideal_seconds / self.wall_seconds:.0%} of ideal)"
+            f"({self.ideal_seconds / self.wall_seconds:.1%} of ideal)"
             if self.wall_seconds
             else "",
             f"simulator: {c.get('creates', 0)} creates for {len(by_prompt)} distinct prompts (most for one "
@@ -102,12 +102,20 @@ class BackfillReport:
             return []
         started = w["first_create"] - self.started_at
         fill = slot_fill(w, self.capacity)
-        return [
+        lines = [
             f"videos: first create at {started:.1f} s after the submission; first create -> last S3 object "
-            f"{span:.1f} s for {w['videos']} videos ({self.ideal_seconds / span:.0%} of ideal); slots kept "
+            f"{span:.1f} s for {w['videos']} videos ({self.ideal_seconds / span:.1%} of ideal); slots kept "
             f"busy {fill:.0%}; mean created->finished {w['generation_mean']:.2f} s, finished->last object "
             f"{w['store_mean']:.2f} s"
         ]
+        idle = w.get("idle")
+        if idle:
+            lines.append(
+                f"idle slot-seconds: {idle['ramp']:.1f} while the slots first filled, {idle['between_waves']:.1f} "
+                f"between waves (hand-overs; {idle['between_waves'] / self.capacity:.2f} s of the window), "
+                f"{idle['last_wave']:.1f} in the last wave"
+            )
+        return lines
 
     def _timed(self) -> list[dict[str, float]]:
         return [r["t"] for r in self.runs if r.get("t") and None not in r["t"].values()]

@@ -3,10 +3,13 @@
 * :mod:`minimax_dagster.deployment.definitions`: the prompt-dataset pipeline with one run per partition and
   the ``celery_executor`` (what the code server, the run workers and the Celery workers load), configured from
   the environment (:class:`~minimax_dagster.settings.EnvSettings`). It never imports the demo.
+* :mod:`minimax_dagster.deployment.celery_app`: the workers' ``-A``: dagster-celery's app and tasks, with the
+  definitions imported before Celery forks the step processes (no step pays the import).
 * ``celery_config.yaml`` (package data): the Celery settings read both by the workers (``-y``) and by the
   executor; ``python -m minimax_dagster.deployment --celery-config`` prints its path.
 
-The instance settings are in the repository's ``deploy/postgres/dagster.yaml``. The extras ``celery`` and
+The instance settings are in the repository's ``deploy/postgres/dagster.yaml``, the workspace that names the one
+code server (``dagster api grpc``) in ``deploy/postgres/workspace.yaml``. The extras ``celery`` and
 ``postgres`` install what it needs. A whole local deployment for one session (services, a fresh database, N
 workers, the daemon) is started by the repository's tooling, ``python -m benchmarks.scale``.
 

@@ -2,7 +2,7 @@
 
 For the workers, which must start with the same settings as the executor::
 
-    dagster-celery worker start -A dagster_celery.app -y "$(python -m minimax_dagster.deployment --celery-config)" \\
+    dagster-celery worker start -A minimax_dagster.deployment.celery_app -y "$(python -m minimax_dagster.deployment --celery-config)" \\
         -q minimax -n w1 -- --concurrency=2 --without-gossip --without-mingle
 """
 

@@ -19,6 +19,15 @@ from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.storage import ClaimHandle, ClaimKeeper, safe_key_part
 
+#: An account full in S3 is looked at again after this share of the mean time a slot is held (see
+#: :class:`SharedAccountPool`), but never more often than every ``MIN_POLL`` seconds.
+POLL_FRACTION = 1 / 40
+MIN_POLL = 0.1
+#: Holds shorter than this (seconds) are not generations and do not move the mean; each new hold moves it by
+#: this weight.
+MIN_HOLD = 0.5
+HOLD_WEIGHT = 0.2
+
 
 class NoUsableAccount(MiniMaxError):
     """Every account a prompt may use is out of credits or on hold.
@@ -182,8 +191,13 @@ class SharedAccountPool(AccountPool):
     its slot is taken over.
 
     A new lease is made outside the pool's lock (threads starting together lease side by side). An account
-    whose shared slots all belong to other processes is looked at again after ``poll`` seconds, or when one of
-    its slots is given back here, by one thread, not by every thread waiting here.
+    whose shared slots all belong to other processes is looked at again after :attr:`poll_seconds`, or when one
+    of its slots is given back here, by one thread, not by every thread waiting here. The look costs one LIST,
+    and a slot another process gives back stays empty until somebody looks, so the interval follows the
+    generations: 1/40 of the mean time a slot is held here (at least 0.1 s, at most ``poll``), starting from
+    ``hold_hint`` (how long generations took lately; ``ProducerSettings.generation_hint``), or ``poll`` when
+    there is no hint and no slot held here has been given back yet. A slot freed elsewhere then waits about 1 % of a generation for its
+    next create, and the looks cost the same few LISTs per generation whether videos take 10 s or 10 minutes.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -209,12 +223,17 @@ class SharedAccountPool(AccountPool):
         keeper: ClaimKeeper,
         prefix: str,
         poll: float = 1.0,
+        hold_hint: float | None = None,
     ) -> None:
         super().__init__(capacity, default_capacity)
         self._limits = dict(self._free)
         self._keeper = keeper
         self._prefix = prefix
         self._poll = poll
+        # Seconds a slot is held here (a moving mean), from the first slot given back on; until then the hint
+        # (how long generations took lately), when it looks like a generation.
+        self._hold_mean: float | None = hold_hint if hold_hint is not None and hold_hint >= MIN_HOLD else None
+        self._taken_at: dict[int, float] = {}  # thread -> when it took the slot it holds
         self._held: dict[str | None, list[ClaimHandle]] = {}
         self._next_scan: dict[str | None, float] = {}
         # Claims still held in S3 but given back here, per account, for the threads blocked in acquire.
@@ -246,7 +265,8 @@ class SharedAccountPool(AccountPool):
                         # left).
                         for stale in self._unwanted_parked():
                             self._keeper.release(stale)
-                        self._block(pinned, self._poll if remaining is None else min(self._poll, remaining))
+                        poll = self.poll_seconds
+                        self._block(pinned, poll if remaining is None else min(poll, remaining))
                         continue
                     slot, parked = picked
                     if parked is not None:
@@ -267,10 +287,29 @@ class SharedAccountPool(AccountPool):
                     # Other processes hold every shared slot of this account: no thread here tries it again
                     # for ``poll`` seconds or until one of its slots is given back here.
                     self._free[slot] += 1
-                    self._full_until[slot] = time.monotonic() + self._poll
+                    self._full_until[slot] = time.monotonic() + self.poll_seconds
                     continue
                 self._full_until.pop(slot, None)
                 return self._took(slot, leased, pinned)
+
+    @property
+    def poll_seconds(self) -> float:
+        """How long an account found full in S3 is left before it is looked at again (see the class).
+
+        >>> pool = SharedAccountPool({"a": 1}, keeper=None, prefix="p", poll=1.0)  # type: ignore[arg-type]
+        >>> pool.poll_seconds                   # nothing held and given back yet, and no hint: ``poll``
+        1.0
+        >>> SharedAccountPool({"a": 1}, keeper=None, prefix="p", hold_hint=20.0).poll_seconds  # type: ignore[arg-type]
+        0.5
+        >>> pool._hold_mean = 10.0; pool.poll_seconds    # 10 s generations: a look every 0.25 s
+        0.25
+        >>> pool._hold_mean = 300.0; pool.poll_seconds   # 5-minute ones: never slower than ``poll``
+        1.0
+        """
+        mean = self._hold_mean
+        if mean is None:
+            return self._poll
+        return min(self._poll, max(MIN_POLL, mean * POLL_FRACTION))
 
     def _pick(self, pinned: str | None) -> tuple[str | None, ClaimHandle | None] | None:
         """With the lock held: ``(slot, parked claim)`` taken, ``(slot, None)`` with the local slot reserved
@@ -289,6 +328,7 @@ class SharedAccountPool(AccountPool):
         """With the lock held: hold ``handle`` for the slot this thread took, let the next waiter look, and
         return the account for the caller."""
         self._held.setdefault(slot, []).append(handle)
+        self._taken_at[threading.get_ident()] = time.monotonic()
         self._wake()
         return slot if slot is not None else pinned
 
@@ -325,6 +365,7 @@ class SharedAccountPool(AccountPool):
         """Give the slot back: handed over (its S3 claim kept) when a thread here waits for it, else deleted
         in S3 too."""
         with self._lock:
+            self._count_hold()
             slot = account if account in self._free else None
             held = self._held.get(slot)
             handle = held.pop() if held else None
@@ -341,6 +382,17 @@ class SharedAccountPool(AccountPool):
             to_delete.append(handle)
         for stale in to_delete:
             self._keeper.release(stale)
+
+    def _count_hold(self) -> None:
+        """Add the slot this thread gives back to the mean hold time (call with the lock held). Holds under
+        ``MIN_HOLD`` (a create refused at once) say nothing about how long generations take and are left out."""
+        taken = self._taken_at.pop(threading.get_ident(), None)
+        if taken is None:
+            return
+        held = time.monotonic() - taken
+        if held >= MIN_HOLD:
+            mean = self._hold_mean
+            self._hold_mean = held if mean is None else mean + HOLD_WEIGHT * (held - mean)
 
     def close(self) -> None:
         """Delete every parked claim (the held ones belong to threads still generating)."""
@@ -370,4 +422,5 @@ def account_pool(settings: ProducerSettings, keeper: ClaimKeeper | None) -> Acco
         keeper=keeper,
         prefix=settings.slots,
         poll=settings.claim_poll,
+        hold_hint=settings.generation_hint,
     )

@@ -31,7 +31,10 @@ class ProducerSettings:
     ``max_image_bytes``: the largest input image read from a URL or an S3 object (see :attr:`image_limit`).
     ``store_concurrency``: at most this many finished videos are downloaded and stored at once (0, the default:
     no limit). A limit bounds the memory and connections of a burst of finished videos (a wide run's waves);
-    a worker waiting for a store place does not take its next prompt meanwhile.
+    a worker waiting for a store place does not take its next prompt meanwhile. ``generation_hint``: seconds a
+    generation took lately (the Dagster layer passes the median of the asset's latest materialization), from
+    which the shared pool paces its looks at accounts full in S3 until this run's own slots tell
+    (:class:`~minimax_dagster.production.capacity.SharedAccountPool`); ``None``: ``claim_poll`` until then.
 
     >>> ProducerSettings(bucket="b", prefix="p", policy=DownloadPolicy(allowed_hosts=("x.com",))).capacity
     1
@@ -55,6 +58,7 @@ class ProducerSettings:
     slots_prefix: str | None = None
     max_image_bytes: int = MAX_IMAGE_BYTES
     store_concurrency: int = 0
+    generation_hint: float | None = None
 
     @property
     def capacity(self) -> int:
