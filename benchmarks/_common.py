@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -42,6 +43,17 @@ class Row:
     def cells(self) -> tuple[str, ...]:
         """The row as table cells."""
         return (self.benchmark, self.variant, self.figure, _fmt(self.value), self.unit, self.note)
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now (for a server this tooling starts).
+
+    >>> 0 < free_port() < 65536
+    True
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _fmt(value: float | int | str | None) -> str:

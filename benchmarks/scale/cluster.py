@@ -52,7 +52,7 @@ from typing import Any
 
 import dagster as dg
 
-from benchmarks._common import machine_cpu_seconds
+from benchmarks._common import free_port, machine_cpu_seconds
 from benchmarks._timeline import s3_window
 from benchmarks.scale.report import BackfillReport, StepExecution
 from benchmarks.scale.services import ServiceSettings
@@ -178,7 +178,7 @@ class ScaleCluster:
         self._home = Path(tempfile.mkdtemp(prefix=f"mmd-scale-{self.token}-", dir=self.root))
         self._stack.callback(shutil.rmtree, self._home, True)
         shutil.copy(INSTANCE_YAML, self._home / "dagster.yaml")
-        code_port = _free_port()
+        code_port = free_port() if self.with_code_server else 0
         if self.with_code_server:
             # The deployment's own workspace file, on this cluster's port.
             workspace = WORKSPACE_YAML.read_text().replace(f"port: {WORKSPACE_PORT}", f"port: {code_port}")
@@ -518,12 +518,6 @@ class ScaleCluster:
         return "\n".join(
             f"--- {p.name}\n{_tail(p, lines)}" for p in sorted(self._home.glob("*.log")) if p.exists()
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 40) -> str:

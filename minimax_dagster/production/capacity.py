@@ -196,8 +196,8 @@ class SharedAccountPool(AccountPool):
     and a slot another process gives back stays empty until somebody looks, so the interval follows the
     generations: 1/40 of the mean time a slot is held here (at least 0.1 s, at most ``poll``), starting from
     ``hold_hint`` (how long generations took lately; ``ProducerSettings.generation_hint``), or ``poll`` when
-    there is no hint and no slot held here has been given back yet. A slot freed elsewhere then waits about 1 % of a generation for its
-    next create, and the looks cost the same few LISTs per generation whether videos take 10 s or 10 minutes.
+    there is no hint and no slot held here has been given back yet. A slot freed elsewhere then waits about
+    1 % of a generation for its next create, and long generations keep one look per ``poll``.
 
     >>> import boto3
     >>> from moto import mock_aws
