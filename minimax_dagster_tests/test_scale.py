@@ -498,6 +498,29 @@ def test_the_workers_app_imports_the_code_location_before_the_pool_forks() -> No
     assert done.stdout.split("\n")[0] == "True ['execute_job', 'execute_plan', 'resume_job']"
 
 
+def test_the_workers_warm_up_before_the_pool_forks_without_a_network_call() -> None:
+    """Celery's ``worker_init`` (sent in the worker's main process before the pool starts) builds one S3 client
+    and freezes the collector, with every socket refused and no AWS credentials anywhere: a client built
+    without keys would ask the instance metadata service (a connect) and fail here."""
+    probe = (
+        "import gc, socket\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise AssertionError('network call at the worker start')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from celery.signals import worker_init\n"
+        "from minimax_dagster.deployment import celery_app\n"
+        "before = gc.get_freeze_count()\n"
+        "worker_init.send(sender=None)\n"
+        "print(before, gc.get_freeze_count() > 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "0 True"
+
+
 def test_the_cluster_serves_its_code_location_from_one_code_server(scenario: Scenario) -> None:
     """The daemon and every ``dagster job backfill`` of the scenario loaded the code from the cluster's code
     server (a ``grpc_server`` workspace entry), which is still up after all those runs."""

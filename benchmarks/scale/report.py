@@ -70,6 +70,7 @@ class BackfillReport:
             )
         out += self.time_lines()
         out += self.window_lines()
+        out += self.split_lines()
         if not math.isnan(self.machine_cpu_seconds) and self.wall_seconds:
             cpu = self.machine_cpu_seconds
             out.append(
@@ -116,6 +117,58 @@ class BackfillReport:
                 f"{idle['last_wave']:.1f} in the last wave"
             )
         return lines
+
+    def split(self) -> dict[str, float]:
+        """The wall time cut where it changes hands (seconds; empty without timed runs and a window).
+
+        ``queued``: the submission -> the first run queued (the backfill command); ``started``: -> that run
+        started (the daemon's dequeue and the run's process); ``video_step``: -> its video step started (its
+        prompts step and Celery's hand-offs); ``first_create``: -> the first create (the step's own start);
+        ``window``: -> the last S3 object (the generations, and what the hand-overs between them cost);
+        ``tail``: -> the last run's end (its video step's end, and dagster-celery noticing it). They add up to
+        the wall time.
+
+        >>> r = BackfillReport(tag="t", partitions=["b000"], prompts=10, workers=1, capacity=10,
+        ...                    generation_seconds=10.0, wall_seconds=20.0, started_at=100.0,
+        ...                    window={"videos": 10, "first_create": 106.0, "last_write": 118.5, "window": 12.5})
+        >>> r.runs = [{"status": "SUCCESS", "t": {"created": 101.0, "start": 103.0, "prompts_start": 104.0,
+        ...            "prompts_end": 104.5, "video_start": 105.5, "video_end": 118.6, "end": 120.0}}]
+        >>> r.split()
+        {'queued': 1.0, 'started': 2.0, 'video_step': 2.5, 'first_create': 0.5, 'window': 12.5, 'tail': 1.5}
+        """
+        timed, w = self._timed(), self.window
+        if not timed or not w.get("videos") or not self.wall_seconds:
+            return {}
+        first = min(timed, key=lambda t: t["created"])
+        marks = [
+            ("queued", first["created"]),
+            ("started", first["start"]),
+            ("video_step", first["video_start"]),
+            ("first_create", w["first_create"]),
+            ("window", w["last_write"]),
+            ("tail", self.started_at + self.wall_seconds),
+        ]
+        out, previous = {}, self.started_at
+        for name, at in marks:
+            out[name] = round(at - previous, 6)
+            previous = at
+        return out
+
+    def split_lines(self) -> list[str]:
+        """The wall time split (:meth:`split`), and how much of it lies outside the videos' window and the
+        first run's video step."""
+        sp = self.split()
+        if not sp:
+            return []
+        fixed = sp["queued"] + sp["started"] + sp["video_step"] + sp["tail"]
+        return [
+            f"wall split: {sp['queued']:.1f} s to the first run queued (backfill command) + {sp['started']:.1f} s "
+            f"to it started (daemon, run process) + {sp['video_step']:.1f} s to its video step (prompts step, "
+            f"Celery) + {sp['first_create']:.1f} s to the first create (the video step) + {sp['window']:.1f} s "
+            f"first create -> last object (ideal {self.ideal_seconds:.1f} s) + {sp['tail']:.1f} s to the last "
+            f"run's end; {fixed:.1f} s ({fixed / self.ideal_seconds:.1%} of the ideal) go to the command, the "
+            "daemon, the run's process, its prompts step and dagster-celery's hand-offs"
+        ]
 
     def _timed(self) -> list[dict[str, float]]:
         return [r["t"] for r in self.runs if r.get("t") and None not in r["t"].values()]
