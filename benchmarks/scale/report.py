@@ -167,7 +167,8 @@ class BackfillReport:
             f"Celery) + {sp['first_create']:.1f} s to the first create (the video step) + {sp['window']:.1f} s "
             f"first create -> last object (ideal {self.ideal_seconds:.1f} s) + {sp['tail']:.1f} s to the last "
             f"run's end; {fixed:.1f} s ({fixed / self.ideal_seconds:.1%} of the ideal) go to the command, the "
-            "daemon, the run's process, its prompts step and dagster-celery's hand-offs"
+            "daemon, the run's process, its prompts step and dagster-celery's hand-offs (and the last video "
+            "step's own end, inside the last part)"
         ]
 
     def _timed(self) -> list[dict[str, float]]:
