@@ -12,7 +12,7 @@ from minimax_dagster.demo.definitions import make_definitions
 from minimax_dagster.demo.services import DEMO_DATASETS, demo_services
 from minimax_dagster.resources import MiniMaxS3Resource
 from minimax_dagster.settings import EnvSettings
-from minimax_dagster.simulator.media import read_mp4_info
+from minimax_dagster_tests.demo_check import EXPECTED_VIDEOS, check_demo_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,22 +74,18 @@ def _when():
 
 
 @pytest.mark.slow
-def test_demo_command_end_to_end(tmp_path):
-    out = tmp_path / "out"
+def test_demo_command_end_to_end_from_another_folder_with_a_relative_output(tmp_path):
+    # Run as a newcomer may: from a folder that is not the repository, naming the output relative to it.
     proc = subprocess.run(
-        [sys.executable, "-m", "minimax_dagster.demo", "--output", str(out), "--generation-seconds", "0.3"],
-        cwd=REPO,
+        [sys.executable, "-m", "minimax_dagster.demo", "--output", "out", "--generation-seconds", "0.3"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=400,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    videos = sorted(out.rglob("*.mp4"))
-    assert len(videos) == 3 + sum(len(rows) for rows in DEMO_DATASETS.values())
-    for video in videos:
-        info = read_mp4_info(video)
-        assert info["codec"] == "avc1" and info["width"] > 0 and info["frames"] > 0
-        assert video.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
-    assert proc.stdout.count("s3://minimax-demo/minimax/videos/") == len(videos)
-    assert "creates before the re-run: 10, after: 10" in proc.stdout
+    out = tmp_path / "out"
+    console = proc.stdout + proc.stderr
+    assert check_demo_output(out, console) == EXPECTED_VIDEOS
+    assert f"are in {out}/" in proc.stdout and f"DAGSTER_HOME={out / '.dagster_home'}" in proc.stdout
     assert "Warning" not in proc.stderr

@@ -7,7 +7,12 @@ executor:
 2. registers the seeded prompt datasets as partitions and backfills all of them in ONE run;
 3. builds the downstream ``video_catalogue``;
 4. re-runs the day to show that nothing is paid for twice;
-5. copies every video and poster out of S3 into ``demo_output/`` (of the current folder) and prints their S3 URIs.
+5. copies every video and poster out of S3 into ``demo_output/`` (of the current folder; ``--output`` names
+   another, relative to the current folder) and prints their S3 URIs.
+
+The console shows the demo's own progress and the video table: its Dagster instance has telemetry off, and the
+runs' console loggers, in the run process and in every step process, print warnings and errors only (the full
+logs are in the instance, ``<output>/.dagster_home``).
 
 ``--ui`` starts the same services and ``dg dev`` instead (:mod:`minimax_dagster.demo.ui`).
 """
@@ -19,10 +24,12 @@ import os
 import shutil
 import sys
 import warnings
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
 
 from minimax_dagster.demo.jobs import catalogue_job, daily_job, dataset_job
 from minimax_dagster.demo.services import DEMO_DATASETS, demo_services
@@ -32,6 +39,26 @@ from minimax_dagster.storage import get_json
 
 #: Console logging of the runs: warnings and errors only (the full logs are in the Dagster instance / UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Added to the package's instance settings (telemetry off, the pool) for the demo command's own instance. A step
+#: process announces itself through Dagster's default console logger, which ignores the run config and prints at
+#: ``python_log_level`` (DEBUG when unset). That setting also filters what ``context.log`` writes to the event
+#: log, so it is INFO, not WARNING: the step workers' DEBUG start lines leave the console, the videos' info lines
+#: stay in the instance.
+STEP_PROCESS_LOGS = {"python_logs": {"python_log_level": "INFO"}}
+
+
+def write_instance_yaml(home: Path) -> Path:
+    """Write the demo command's ``dagster.yaml`` into ``home`` (telemetry off, quiet step processes).
+
+    >>> import tempfile
+    >>> settings = yaml.safe_load(write_instance_yaml(Path(tempfile.mkdtemp())).read_text())
+    >>> settings["telemetry"], settings["python_logs"]
+    ({'enabled': False}, {'python_log_level': 'INFO'})
+    """
+    settings = yaml.safe_load(resources.files("minimax_dagster.demo").joinpath("dagster.yaml").read_text())
+    path = home / "dagster.yaml"
+    path.write_text(yaml.safe_dump({**settings, **STEP_PROCESS_LOGS}, sort_keys=False))
+    return path
 
 
 def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None = None) -> dg.DagsterRun:
@@ -45,11 +72,17 @@ def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None 
 
 
 def run_demo(output: Path, day: str, generation_seconds: float) -> int:
-    """Run the whole demo; returns a process exit code."""
+    """Run the whole demo; returns a process exit code.
+
+    ``output`` may be relative (to the current folder): every path derived from it is absolute, as Dagster
+    requires of ``DAGSTER_HOME``.
+    """
+    output = output.expanduser().resolve()
     output.mkdir(parents=True, exist_ok=True)
     home = output / ".dagster_home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
+    write_instance_yaml(home)
     with demo_services(generation_seconds=generation_seconds) as services:
         os.environ.update(services.env())
         os.environ["DAGSTER_HOME"] = str(home)
@@ -83,8 +116,8 @@ def run_demo(output: Path, day: str, generation_seconds: float) -> int:
         if again != creates:
             print("ERROR: the re-run created videos again", file=sys.stderr)
             return 1
-    print(f"\n{copied} videos with their posters are in {output.resolve()}/")
-    print(f"Dagster instance with the runs, logs and metadata: DAGSTER_HOME={home.resolve()}")
+    print(f"\n{copied} videos with their posters are in {output}/")
+    print(f"Dagster instance with the runs, logs and metadata: DAGSTER_HOME={home}")
     return 0
 
 

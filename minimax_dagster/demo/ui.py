@@ -52,7 +52,7 @@ def run_ui(port: int, generation_seconds: float, simulator_port: int = 8765) -> 
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
     parent = os.getppid()
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()  # Dagster wants it absolute
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = resources.files("minimax_dagster.demo").joinpath("dagster.yaml").read_text()
     (home / "dagster.yaml").write_text(instance_yaml)
