@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format ui simulator bench install install-check clean
+.PHONY: demo test docs lint format ui simulator bench install install-check clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,18 @@ install-check:
 demo: $(STAMP)
 	$(BIN)/python -m minimax_dagster.demo
 
-## Runs lint and the whole test suite.
+## Runs lint, the type checks, the documentation build and the whole test suite (with every doc example).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(CURDIR)/.site
 	$(BIN)/python -m pytest
+
+## Serves the documentation site on http://127.0.0.1:8000 (rebuilt on every edit; Ctrl-C stops).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 ## Starts the embedded services and the Dagster UI (dg dev) on http://127.0.0.1:3000; SIGTERM or Ctrl-C stops all.
 ui: $(STAMP)
@@ -46,4 +51,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) demo_output .site .pytest_cache .ruff_cache build dist *.egg-info
