@@ -86,6 +86,9 @@ def test_yaml_example(example: Example, doc_env, monkeypatch, tmp_path, simulato
     else:
         result = _run_videos(document, doc_env, simulator)
         assert result.success, f"{example.id}: the run failed"
+        config = document["ops"]["videos"]["config"]
+        if config.get("dry_run"):  # what the documents promise of a dry run: nothing is created
+            assert simulator.counters()["creates"] == 0
 
 
 def _run_videos(run_config: dict, env: dict[str, str], simulator) -> dg.ExecuteInProcessResult:
