@@ -45,6 +45,7 @@ from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
 from minimax_dagster.dry_run import PlanReport, cap_failure
 from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.metadata import (
+    MAX_LISTED,
     THUMBNAIL_ROWS,
     PosterThumbnails,
     VideoLinks,
@@ -62,8 +63,6 @@ from minimax_dagster.storage import abort_stale_multipart_uploads
 #: Event-log records a second the run's progress lines may take (with a few saved up); faster lines share
 #: records. Each record is a synchronous event-log write costing the step's thread a few ms of CPU.
 RECORDS_PER_SECOND = 1.0
-#: Problems and failures listed in a failure's text; the rest are counted.
-MAX_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -510,7 +509,10 @@ def _validate(
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise dg.Failure(
             description=f"{len(problems)} invalid prompt row(s); no video was created:\n{shown}{more}",
-            metadata={"invalid_rows": len(problems), "first_problems": dg.MetadataValue.json(problems[:50])},
+            metadata={
+                "invalid_rows": len(problems),
+                "first_problems": dg.MetadataValue.json(problems[:MAX_LISTED]),
+            },
             allow_retries=False,
         )
     return out

@@ -116,13 +116,13 @@ class S3JsonIOManager(dg.ConfigurableIOManager):
                     continue
                 out[partition] = _load(data, model)
             return out
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        key = self.object_key(path, partition)
+        only = context.asset_partition_key if context.has_asset_partitions else None
+        key = self.object_key(path, only)
         data = get_json(client, self.bucket, key)
         if data is None:
             raise dg.Failure(
                 f"no value for {asset_key.to_user_string()}"
-                + (f" partition {partition!r}" if partition else "")
+                + (f" partition {only!r}" if only else "")
                 + f" at {s3_uri(self.bucket, key)}: materialize it first"
             )
         return _load(data, model)

@@ -42,6 +42,8 @@ from minimax_dagster.storage import read_head_bytes
 
 logger = logging.getLogger("minimax_dagster.metadata")
 
+#: Problems, failures and paid prompts listed in a failure's text or a check's metadata; the rest are counted.
+MAX_LISTED = 50
 #: Rows shown in the materialization's table; the full list is in the manifest.
 TABLE_ROWS = 50
 #: Rows that get an inline poster thumbnail (each adds 1.5 to 4 kB to the stored event).
@@ -276,26 +278,6 @@ def poster_thumbnail(image: bytes, box: tuple[int, int] = THUMBNAIL_BOX) -> str 
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def poster_thumbnails(
-    s3_client: Any, entries: Iterable[ManifestEntry], *, rows: int = THUMBNAIL_ROWS
-) -> dict[str, str]:
-    """Thumbnails of the posters in S3 of the first ``rows`` entries that have one: ``{entry id: data URI}``.
-
-    Reads each poster once from S3 (at most :data:`MAX_POSTER_BYTES`); a missing or unreadable poster is
-    skipped. Call it at run time, never when definitions load.
-    """
-    out: dict[str, str] = {}
-    for entry in entries:
-        if len(out) >= rows:
-            break
-        if not _has_s3_poster(entry):
-            continue
-        thumb = _thumbnail_of(s3_client, entry.poster_uri or "")
-        if thumb:
-            out[entry.id] = thumb
-    return out
-
-
 def _has_s3_poster(entry: ManifestEntry) -> bool:
     return entry.ok and bool(entry.poster_uri) and (entry.poster_uri or "").startswith("s3://")
 
@@ -307,8 +289,8 @@ def _thumbnail_of(s3_client: Any, poster_uri: str) -> str | None:
 
 
 class PosterThumbnails:
-    """The thumbnails of :func:`poster_thumbnails`, made in the background while the other videos of a run are
-    still generating: :meth:`add` each entry as it is stored, and :meth:`for_entries` at the end has them ready
+    """Thumbnails of the posters in S3 of the first ``rows`` entries that have one, made in the background while
+    the other videos of a run are still generating: :meth:`add` each entry as it is stored, and :meth:`for_entries` at the end has them ready
     (it makes the ones still missing, several at once), so the step's end does not wait on them.
 
     ``workers`` threads read the posters (each once, whichever prompts share it) and shrink them. A poster
@@ -368,8 +350,8 @@ class PosterThumbnails:
             return None
 
     def for_entries(self, entries: Iterable[ManifestEntry]) -> dict[str, str]:
-        """The thumbnails of the first ``rows`` entries that have one, as :func:`poster_thumbnails` gives them:
-        ``{entry id: data URI}``."""
+        """The thumbnails of the first ``rows`` entries that have one: ``{entry id: data URI}``. Each poster is
+        read once from S3 (at most :data:`MAX_POSTER_BYTES`); a missing or unreadable one is skipped."""
         candidates = [e for e in entries if _has_s3_poster(e)]
         out: dict[str, str] = {}
         taken = 0

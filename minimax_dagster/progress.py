@@ -3,21 +3,16 @@
 The producer reports everything: every heartbeat and every "processing" state of every stream. A person wants
 each video's milestones (created with its video id, image ready, video ready, finished, stored or failed) and,
 in a large run, a periodic summary. Each line of ``context.log`` is a synchronous event-log write on the step's
-thread, and that thread is also the one draining the producer's notes: writing one record per note, it falls
-behind. Profiled on a 60-video single-run backfill (capacity 10, T = 1 s, heartbeats every 0.1 s): 1,274 notes
-written as 1,274 records, 94 % of the step thread's time in the event log's sqlite writes, up to 474 notes
-queued, and the step ending 2.7 s after the last video was stored (11 s under the profiler).
+thread, and that thread is also the one draining the producer's notes: written one record per note, it falls
+behind (``benchmarks/RESULTS.md`` has the profile).
 
 So here, by default, a video costs at most five lines: its milestones, with the remarks the producer makes
 about it (an uploaded image, the stored object, "finished" a moment before it) joined to the next one;
 heartbeats, repeated states and polls only update counts, summed up every ``summary_interval`` seconds. And
 every line goes through :class:`BoundedLog`, which writes at most about one record a second (a few saved up)
 and spends at most half the thread's time writing: lines that come faster, or while records are slow, share
-the next record, so logging never queues behind production and its cost does not grow with the run. A record
-costs the step 3 to 9 ms of CPU (sqlite, 2 cores, load 2 to 8) whatever it holds: at one record per line
-(about 4 lines per video) it was most of the Dagster layer's cost per video. The 100-video in-process run of
-``benchmarks.overhead`` (4 partitions, capacity 10, T = 1 s, heartbeats every 0.1 s) then writes 0.3 to 0.5
-records per video, and a run of a few videos still sees each line in its own record.
+the next record, so logging never queues behind production and its cost does not grow with the run, while a
+run of a few videos still sees each line in its own record.
 
 This module does not import dagster: the log is anything with ``debug``/``info``/``warning``/``error``.
 

@@ -89,9 +89,4 @@ def _celery_executor() -> dg.ExecutorDefinition:
     return celery_executor.configured(celery_executor_config())
 
 
-def scale_job() -> dg.JobDefinition:
-    """The scale job, rebuilt from the environment in each process (for ``dg.reconstructable``)."""
-    return make_definitions().resolve_job_def(JOB_NAME)
-
-
 defs = make_definitions()
