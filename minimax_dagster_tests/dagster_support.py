@@ -9,10 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.checks import build_video_checks
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+from minimax_dagster.assets.checks import build_video_checks
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resources.minimax import MiniMaxResource, MiniMaxS3Resource
 from minimax_dagster_tests.conftest import S3_KEY_ID
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image

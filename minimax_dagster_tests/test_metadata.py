@@ -19,25 +19,23 @@ import requests
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from minimax_dagster.metadata import (
-    MAX_POSTER_BYTES,
-    MAX_PRESIGN_SECONDS,
+from minimax_dagster.metadata.links import MAX_PRESIGN_SECONDS, VideoLinks
+from minimax_dagster.metadata.markdown import WORD_CHARS, ZERO_WIDTH_SPACE, human_bytes, human_seconds
+from minimax_dagster.metadata.tables import (
     TABLE_ROWS,
     TEMPLATE_ROWS,
-    THUMBNAIL_BOX,
-    THUMBNAIL_ROWS,
-    WORD_CHARS,
-    ZERO_WIDTH_SPACE,
-    PosterThumbnails,
-    VideoLinks,
-    human_bytes,
-    human_seconds,
     manifest_column_schema,
     materialization_metadata,
-    poster_thumbnail,
     recommended_templates,
     templates_table,
     video_table,
+)
+from minimax_dagster.metadata.thumbnails import (
+    MAX_POSTER_BYTES,
+    THUMBNAIL_BOX,
+    THUMBNAIL_ROWS,
+    PosterThumbnails,
+    poster_thumbnail,
 )
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.storage import put_bytes

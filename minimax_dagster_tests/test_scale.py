@@ -30,9 +30,9 @@ import pytest
 
 from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
 from minimax_dagster.deployment.definitions import TEMPLATE_ID
+from minimax_dagster.production.held_records import new_record
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import new_record
 from minimax_dagster.storage import (
     Claim,
     ClaimKeeper,

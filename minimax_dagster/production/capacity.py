@@ -17,7 +17,7 @@ import time
 from typing import NamedTuple
 
 from minimax_dagster.api.errors import MiniMaxError
-from minimax_dagster.production.settings import ProducerSettings
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.storage import ClaimHandle, ClaimKeeper, safe_key_part
 
 #: An account full in S3 is looked at again after this share of the mean time a slot is held (see

@@ -1,7 +1,7 @@
 """The per-video steps: claim → reuse → reattach → create, each paying at most once for a video.
 
 1. **Claim, and learn what an earlier run left, in one request.** The worker creates the video key's job record
-   (``<prefix>/_jobs/<key>.json``, see :mod:`~minimax_dagster.production.records`) with ``If-None-Match: *``.
+   (``<prefix>/_jobs/<key>.json``, see :mod:`~minimax_dagster.production.held_records`) with ``If-None-Match: *``.
    Of several processes or runs asking for the same video at once, exactly one succeeds, and its success proves
    that no earlier run started this video: it goes straight to the create. The others read the record once and
    decide: a ``finished`` video whose object is whole is reused; a failed one stays failed (unless
@@ -47,12 +47,12 @@ from minimax_dagster.api.models import AgentCreateRequest
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount
 from minimax_dagster.production.creates_first import CreatesFirst
 from minimax_dagster.production.entries import failed_entry
+from minimax_dagster.production.held_records import HeldRecord, new_record
 from minimax_dagster.production.images import ImageSource, InputImages, image_owner
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import NoteQueue
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import HeldRecord, new_record
-from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.store import ResultStore
 from minimax_dagster.storage import ClaimKeeper, JobRecord, VideoKeys
 

@@ -229,7 +229,7 @@ class MiniMaxResource(dg.ConfigurableResource):
             return CapacityByAccount({a.account: a.max_jobs for a in self.accounts}, source="configured")
         if client is None:
             return CapacityByAccount(source="unknown", problem="no client to ask GET accounts")
-        log = logging.getLogger("minimax_dagster.resources")
+        log = logging.getLogger("minimax_dagster.resources.minimax")
         try:
             listed = client.get_accounts()
         except (MiniMaxError, ValueError) as exc:

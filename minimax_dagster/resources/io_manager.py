@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import BaseModel, Field, PrivateAttr
 
-from minimax_dagster.resources import MiniMaxS3Resource, s3_client_from_resource
+from minimax_dagster.resources.minimax import MiniMaxS3Resource, s3_client_from_resource
 from minimax_dagster.storage import get_json, normalize_prefix, put_json, s3_uri
 
 UNPARTITIONED = "__all__"

@@ -8,7 +8,7 @@ partition when a run covers several partitions; the checks yield Dagster's ``Ass
 partition instead.)
 
 >>> import dagster as dg
->>> from minimax_dagster.assets import build_minimax_video_asset
+>>> from minimax_dagster.assets.factory import build_minimax_video_asset
 >>> videos = build_minimax_video_asset("videos", prompts="prompts", template_id="1", bucket="b")
 >>> [c.check_key.name for c in build_video_checks(videos)]
 ['videos_in_s3', 'all_prompts_present']
@@ -24,9 +24,9 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from minimax_dagster.metadata import MAX_LISTED
+from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import s3_client_from_resource
+from minimax_dagster.resources.minimax import s3_client_from_resource
 from minimax_dagster.storage import head_object, read_head_bytes
 
 #: One partition's outcome: passed, severity, description, metadata.
@@ -200,7 +200,7 @@ def build_video_checks(
     s3_resource_key: str = "s3",
     blocking: bool = False,
 ) -> list[dg.AssetChecksDefinition]:
-    """Two checks on a video asset built by :func:`~minimax_dagster.assets.build_minimax_video_asset`, each
+    """Two checks on a video asset built by :func:`~minimax_dagster.assets.factory.build_minimax_video_asset`, each
     evaluated per partition of the run.
 
     ``videos_in_s3`` (error severity): every generated or reused entry's object exists, starts with an MP4
