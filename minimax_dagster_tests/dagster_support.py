@@ -27,6 +27,7 @@ def minimax_resource(sim: Any, **overrides: Any) -> MiniMaxResource:
         "poll_interval": 0.1,
         "read_timeout": 3.0,
         "backoff_factor": 0.05,
+        "download_backoff": 0.05,
         "generation_deadline": 60.0,
         # The simulator lists a job it queued behind a 502/504 at once: no need to wait the real 20 s.
         "reconcile_settle_seconds": 0.05,

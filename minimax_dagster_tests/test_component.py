@@ -372,6 +372,7 @@ attributes:
       poll_interval: 0.1
       read_timeout: 3
       backoff_factor: 0.05
+      download_backoff: 0.05
       generation_deadline: 60
     s3:
       endpoint_url: "{{{{ env.S3_ENDPOINT }}}}"
