@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production
+	$(BIN)/mypy minimax_dagster
+	$(BIN)/vulture
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(CURDIR)/.site
 	$(BIN)/python -m pytest
 

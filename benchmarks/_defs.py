@@ -20,9 +20,9 @@ from typing import Any
 import dagster as dg
 
 from benchmarks._probes import S3Recorder
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.resources import (
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resources.minimax import (
     AccountConfig,
     MiniMaxResource,
     MiniMaxS3Resource,

@@ -69,7 +69,7 @@ class Services(EmbeddedServices):
     def producer(self, s3: Any) -> Any:
         """A ``VideoProducer`` on these services, configured as the Dagster asset configures it."""
         from minimax_dagster.production import VideoProducer
-        from minimax_dagster.resources import AccountConfig, MiniMaxResource
+        from minimax_dagster.resources.minimax import AccountConfig, MiniMaxResource
 
         resource = MiniMaxResource(
             api_token=SIM_TOKEN,

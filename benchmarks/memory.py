@@ -58,7 +58,7 @@ def child(base_url: str, origin: str, endpoint: str, bucket: str) -> dict[str, f
 
     from minimax_dagster.api.client import MiniMaxClient
     from minimax_dagster.production import ProducerSettings
-    from minimax_dagster.resources import MiniMaxResource
+    from minimax_dagster.resources.minimax import MiniMaxResource
     from minimax_dagster.storage import s3_client_config, upload_from_url
 
     resource = MiniMaxResource(api_token=SIM_TOKEN, base_url=base_url, allowed_download_hosts=[origin])

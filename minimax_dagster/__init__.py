@@ -28,24 +28,24 @@ from minimax_dagster.api import (
 )
 
 if TYPE_CHECKING:
-    from minimax_dagster.assets import build_minimax_video_asset
-    from minimax_dagster.checks import build_video_checks
-    from minimax_dagster.component import MiniMaxVideoComponent
-    from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-    from minimax_dagster.resources import AccountConfig, MiniMaxResource, MiniMaxS3Resource
+    from minimax_dagster.assets.checks import build_video_checks
+    from minimax_dagster.assets.factory import build_minimax_video_asset
+    from minimax_dagster.components.video.component import MiniMaxVideoComponent
+    from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+    from minimax_dagster.resources.minimax import AccountConfig, MiniMaxResource, MiniMaxS3Resource
 
 __version__ = "0.1.0"
 
 # The Dagster layer, imported lazily (PEP 562) so the API layer stays free of dagster.
 _DAGSTER_LAYER = {
-    "AccountConfig": "minimax_dagster.resources",
-    "MiniMaxResource": "minimax_dagster.resources",
-    "MiniMaxS3Resource": "minimax_dagster.resources",
-    "build_minimax_video_asset": "minimax_dagster.assets",
-    "build_video_checks": "minimax_dagster.checks",
-    "MiniMaxVideoComponent": "minimax_dagster.component",
-    "PartitionedValues": "minimax_dagster.io_manager",
-    "S3JsonIOManager": "minimax_dagster.io_manager",
+    "AccountConfig": "minimax_dagster.resources.minimax",
+    "MiniMaxResource": "minimax_dagster.resources.minimax",
+    "MiniMaxS3Resource": "minimax_dagster.resources.minimax",
+    "build_minimax_video_asset": "minimax_dagster.assets.factory",
+    "build_video_checks": "minimax_dagster.assets.checks",
+    "MiniMaxVideoComponent": "minimax_dagster.components.video.component",
+    "PartitionedValues": "minimax_dagster.resources.io_manager",
+    "S3JsonIOManager": "minimax_dagster.resources.io_manager",
 }
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.checks import build_video_checks
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+from minimax_dagster.assets.checks import build_video_checks
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resources.minimax import MiniMaxResource, MiniMaxS3Resource
 from minimax_dagster_tests.conftest import S3_KEY_ID
 
 TEMPLATE = "394100000000000003"  # simulator "Transformers": text optional, no image
@@ -27,6 +27,7 @@ def minimax_resource(sim: Any, **overrides: Any) -> MiniMaxResource:
         "poll_interval": 0.1,
         "read_timeout": 3.0,
         "backoff_factor": 0.05,
+        "download_backoff": 0.05,
         "generation_deadline": 60.0,
         # The simulator lists a job it queued behind a 502/504 at once: no need to wait the real 20 s.
         "reconcile_settle_seconds": 0.05,

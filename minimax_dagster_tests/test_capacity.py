@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount, SharedAccountPool, account_pool
-from minimax_dagster.production.settings import ProducerSettings
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.storage import Claim, ClaimKeeper, DownloadPolicy
 from minimax_dagster_tests.s3_support import recorded_s3_calls
 

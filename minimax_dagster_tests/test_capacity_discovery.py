@@ -9,7 +9,7 @@ import pytest
 
 from minimax_dagster import MiniMaxClient
 from minimax_dagster.api.models import CapacityByAccount
-from minimax_dagster.resources import AccountConfig, MiniMaxResource
+from minimax_dagster.resources.minimax import AccountConfig, MiniMaxResource
 from minimax_dagster_tests.scripted_server import Reply, ScriptedServer
 
 TOKEN = "tok-SECRET-capacity"
@@ -57,7 +57,7 @@ def resource_for(server: ScriptedServer, **kw) -> MiniMaxResource:
 def test_discovery_keeps_only_video_accounts_without_error_and_says_why_others_were_skipped(server, caplog):
     resource = resource_for(server)
     with (
-        caplog.at_level(logging.WARNING, logger="minimax_dagster.resources"),
+        caplog.at_level(logging.WARNING, logger="minimax_dagster.resources.minimax"),
         resource.get_client() as client,
     ):
         capacity = resource.capacity_by_account(client)
@@ -87,7 +87,7 @@ def test_a_failed_listing_gives_no_capacity_and_says_why(server, caplog):
     server.on("GET", "accounts", Reply(500, {"error": "internal", "code": 500}))
     resource = resource_for(server)
     with (
-        caplog.at_level(logging.WARNING, logger="minimax_dagster.resources"),
+        caplog.at_level(logging.WARNING, logger="minimax_dagster.resources.minimax"),
         resource.get_client() as client,
     ):
         capacity = resource.capacity_by_account(client)

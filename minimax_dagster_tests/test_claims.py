@@ -85,7 +85,7 @@ def test_updates_and_renewals_write_the_record_with_a_fresh_holder(
     assert after_update is not None and after_update.status == "running"
     assert after_update.holder is not None and after_update.holder.renewed_at >= first.renewed_at
     assert after_update.holder.acquired_at == first.acquired_at
-    keeper.renew_all()
+    keeper.renew_due(age=0)
     renewed = read_job_record(s3_client, bucket, KEYS)
     assert renewed is not None and renewed.status == "running", "a renewal keeps what the record says"
     assert renewed.video_id == "user:1-minimax:2-video:3" and renewed.holder == handle.claim
@@ -108,7 +108,7 @@ def test_releasing_writes_the_last_state_once_and_then_nothing(
     with recorded_s3_requests(s3_client) as seen:
         assert not keeper.release(handle)
         assert not keeper.update(handle, pending())
-        keeper.renew_all()
+        keeper.renew_due(age=0)
     assert seen == [], "a released claim is never written again"
 
 
@@ -136,7 +136,7 @@ def test_a_stale_take_over_with_an_old_etag_loses(s3_client: Any, bucket: str, k
     handle = first.acquire(KEYS.job, "produce", pending())
     assert handle is not None
     stale_etag = handle.etag
-    first.renew_all()  # the record changed since the ETag was read
+    first.renew_due(age=0)  # the record changed since the ETag was read
     assert second.take_over(KEYS.job, stale_etag, "produce", pending()) is None
 
 
@@ -219,7 +219,7 @@ def test_many_claims_are_renewed_several_at_once(s3_client: Any, bucket: str) ->
 
     s3_client.meta.events.register("before-call.s3.PutObject", wait_for_another_renewal)
     try:
-        keeper.renew_all()
+        keeper.renew_due(age=0)
     finally:
         s3_client.meta.events.unregister("before-call.s3.PutObject", wait_for_another_renewal)
     try:

@@ -18,10 +18,10 @@ from dagster.components.core.package_entry import discover_entry_point_package_o
 from dagster.components.testing import create_defs_folder_sandbox
 
 from minimax_dagster import MiniMaxVideoComponent
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.component_scaffold import defs_yaml
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.components.video.scaffolder import defs_yaml
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+from minimax_dagster.resources.minimax import MiniMaxResource, MiniMaxS3Resource
 from minimax_dagster.storage import get_json
 from minimax_dagster_tests.conftest import S3_KEY_ID, S3_SECRET
 from minimax_dagster_tests.dagster_support import TEMPLATE, event_log_text, materialize
@@ -108,7 +108,7 @@ def test_scaffold_writes_a_defs_yaml_that_loads_as_it_is(monkeypatch, simulator)
     with create_defs_folder_sandbox() as sandbox:
         folder = sandbox.scaffold_component(component_cls=MiniMaxVideoComponent, defs_path="videos")
         text = (folder / "defs.yaml").read_text()
-        assert text.startswith("type: minimax_dagster.component.MiniMaxVideoComponent\n")
+        assert text.startswith("type: minimax_dagster.components.video.component.MiniMaxVideoComponent\n")
         assert "# A secret: always an environment reference" in text
         with sandbox.load_component_and_build_defs(defs_path=folder) as (component, defs):
             assert sorted(a.key.to_user_string() for a in defs.assets) == ["videos", "videos_prompts"]
@@ -124,7 +124,7 @@ def test_scaffold_writes_a_defs_yaml_that_loads_as_it_is(monkeypatch, simulator)
 
 
 def test_scaffold_options_name_an_upstream_asset_and_a_template():
-    from minimax_dagster.component_scaffold import MiniMaxVideoScaffoldParams
+    from minimax_dagster.components.video.scaffolder import MiniMaxVideoScaffoldParams
 
     text = defs_yaml(
         TYPE, "clips", MiniMaxVideoScaffoldParams(prompts="content/prompts", template_id=TEMPLATE)
@@ -372,6 +372,7 @@ attributes:
       poll_interval: 0.1
       read_timeout: 3
       backoff_factor: 0.05
+      download_backoff: 0.05
       generation_deadline: 60
     s3:
       endpoint_url: "{{{{ env.S3_ENDPOINT }}}}"

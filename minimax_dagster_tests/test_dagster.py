@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 
 from minimax_dagster import MiniMaxClient
-from minimax_dagster.execution import recent_generation_seconds
+from minimax_dagster.assets.run import recent_generation_seconds
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import MiniMaxResource
+from minimax_dagster.resources.minimax import MiniMaxResource
 from minimax_dagster.simulator.media import read_mp4_info
 from minimax_dagster.storage import (
     JobRecord,
@@ -339,7 +339,7 @@ def test_token_and_s3_secret_absent_from_the_event_log(simulator, s3_endpoint, s
 
 
 def _partitioned(values):
-    from minimax_dagster.io_manager import PartitionedValues
+    from minimax_dagster.resources.io_manager import PartitionedValues
 
     return PartitionedValues(values) if len(values) > 1 else next(iter(values.values()))
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from minimax_dagster.code_location.environment import EnvSettings
 from minimax_dagster.demo.definitions import make_definitions
 from minimax_dagster.demo.services import DEMO_DATASETS, demo_services
-from minimax_dagster.resources import MiniMaxS3Resource
-from minimax_dagster.settings import EnvSettings
+from minimax_dagster.resources.minimax import MiniMaxS3Resource
 from minimax_dagster_tests.demo_check import EXPECTED_VIDEOS, check_demo_output
 
 REPO = Path(__file__).resolve().parents[1]

@@ -189,7 +189,7 @@ def test_a_run_over_the_cap_fails_before_any_create_naming_the_cap_the_count_and
 
 
 def test_a_negative_cap_is_refused_when_the_asset_is_defined() -> None:
-    from minimax_dagster.assets import build_minimax_video_asset
+    from minimax_dagster.assets.factory import build_minimax_video_asset
 
     with pytest.raises(ValueError, match="max_new_videos must be 0 or more"):
         build_minimax_video_asset("videos", prompts="prompts", bucket="b", max_new_videos=-1)

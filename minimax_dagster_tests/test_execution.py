@@ -10,11 +10,11 @@ import re
 import dagster as dg
 import pytest
 
-from minimax_dagster.assets import VIDEO_ASSET_KINDS, build_minimax_video_asset
-from minimax_dagster.io_manager import S3JsonIOManager
-from minimax_dagster.metadata import PROMPT_CHARS, WORD_CHARS, escape_markdown
+from minimax_dagster.assets.factory import VIDEO_ASSET_KINDS, build_minimax_video_asset
+from minimax_dagster.metadata.markdown import PROMPT_CHARS, WORD_CHARS, escape_markdown
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
+from minimax_dagster.resources.io_manager import S3JsonIOManager
+from minimax_dagster.resources.minimax import MiniMaxResource, MiniMaxS3Resource
 from minimax_dagster.storage import get_json
 from minimax_dagster_tests.conftest import S3_SECRET
 from minimax_dagster_tests.dagster_support import TEMPLATE, log_messages, materialize, video_defs
@@ -43,7 +43,7 @@ def _secrets_in_env(monkeypatch, simulator):
 
 
 def _dataset_rows(context: dg.AssetExecutionContext):
-    from minimax_dagster.io_manager import PartitionedValues
+    from minimax_dagster.resources.io_manager import PartitionedValues
 
     values = {k: DATASETS[k] for k in context.partition_keys}
     return PartitionedValues(values) if len(values) > 1 else next(iter(values.values()))

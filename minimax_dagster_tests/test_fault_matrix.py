@@ -76,9 +76,9 @@ MATRIX = {
     "control": "A calm lake at dawn",
 }
 #: Stalls show after 1 s; the client gives up after one retry, so 429/502/504 storms outlast its budget and
-#: the producer's own waits (backoff_max 0.2 s) have to carry them. Each 502/504 is reconciled (the settle
+#: the producer's own waits (capacity_wait 0.2 s) have to carry them. Each 502/504 is reconciled (the settle
 #: time is dagster_support's 0.05 s) before any second POST.
-MATRIX_OVERRIDES = {"read_timeout": 1.0, "max_retries": 1, "backoff_max": 0.2}
+MATRIX_OVERRIDES = {"read_timeout": 1.0, "max_retries": 1, "backoff_max": 0.2, "capacity_wait": 0.2}
 FAILING = {"failed", "moderated-5", "moderated-7", "moderated-14", "cdn-cut-always"}
 
 

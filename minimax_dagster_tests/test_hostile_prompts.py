@@ -18,17 +18,15 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from minimax_dagster.metadata import (
+from minimax_dagster.metadata.links import VideoLinks
+from minimax_dagster.metadata.markdown import (
     ID_CHARS,
     PROMPT_CHARS,
     WORD_JOINER,
     ZERO_WIDTH_SPACE,
-    VideoLinks,
     escape_markdown,
-    materialization_metadata,
-    templates_table,
-    video_table,
 )
+from minimax_dagster.metadata.tables import materialization_metadata, templates_table, video_table
 from minimax_dagster.production.manifest import ManifestEntry
 
 HOSTILE = [

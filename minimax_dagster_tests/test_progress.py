@@ -1,4 +1,4 @@
-"""``minimax_dagster.progress``: the bounded log, the attribution of producer notes to (partition, id), and the
+"""``minimax_dagster.production.progress``: the bounded log, the attribution of producer notes to (partition, id), and the
 lines a person reads. Pure logic driven by a clock the tests move (the end-to-end runs are in test_execution.py).
 """
 
@@ -8,9 +8,10 @@ import functools
 
 from minimax_dagster.api.models import StreamEvent
 from minimax_dagster.production import Note
+from minimax_dagster.production.bounded_log import BoundedLog
 from minimax_dagster.production.manifest import ManifestEntry
+from minimax_dagster.production.progress import TICK_SECONDS, PromptBook, VideoProgress
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.progress import TICK_SECONDS, BoundedLog, PromptBook, VideoProgress
 from minimax_dagster.storage import video_key
 
 
@@ -93,10 +94,34 @@ def test_bounded_log_never_falls_behind_and_loses_nothing():
         clock.now += 0.001
     log.flush()
     elapsed = clock.now - start  # the writes take clock time too
-    assert sink.lines() == [f"line {n}" for n in range(5000)]
+    written = sink.lines()
+    assert sorted(written) == sorted(f"line {n}" for n in range(5000))
+    assert [line for line in written if line != "line 4321"] == [
+        f"line {n}" for n in range(5000) if n != 4321
+    ]
     assert written_time <= 0.25 * elapsed + 0.2 + 0.02, f"{written_time:.2f} s of writing in {elapsed:.2f} s"
     assert len(sink.records) < 600, len(sink.records)
-    assert any(level == "warning" and "line 4321" in msg for level, msg in sink.records)
+    assert [level for level, msg in sink.records if "line 4321" in msg] == ["warning"]
+    assert ("warning", "line 4321") in sink.records, "a record that joins lines never mixes levels"
+
+
+def test_a_record_joins_lines_of_one_level_only():
+    """A burst of info lines with an error among them: one record per level, each in its lines' order."""
+    clock = Clock()
+    sink = SlowLog(clock)
+    log = BoundedLog(sink, clock=clock, records_per_second=1.0, burst_records=1)
+    log.add("info", "[a] created v1")
+    log.tick()
+    for line in ("[b] created v2", "[c] created v3"):
+        log.add("info", line)
+    log.add("error", "[d] failed: moderated")
+    log.add("info", "[e] created v4")
+    log.flush()
+    assert [(level, msg.splitlines()[:-1] or msg) for level, msg in sink.records] == [
+        ("info", "[a] created v1"),
+        ("info", ["[b] created v2", "[c] created v3", "[e] created v4"]),
+        ("error", "[d] failed: moderated"),
+    ]
 
 
 def _prompt(pid: str, text: str, partition: str | None = None) -> VideoPrompt:
@@ -282,6 +307,24 @@ def test_failed_video_and_summary_line():
     assert messages[-1] == (
         "progress: 2/4 done (50%): 0 generated, 1 reused, 1 failed; 1 generating, 1 waiting; 0 heartbeat(s)"
     )
+
+
+def test_a_failure_held_for_a_milestone_is_said_at_its_own_level() -> None:
+    """A failure remark held for the video's next milestone is not said at error level together with the
+    milestone: one line per level, the milestone at info."""
+    clock = Clock()
+    sink = SlowLog(clock)
+    progress = VideoProgress(
+        BoundedLog(sink, clock=clock), PromptBook([_prompt("html", "A page")]), clock=clock
+    )
+    progress.note(_note("html", "uploaded the input image as f1"))
+    progress.note(_note("html", "failed: VideoFailedError: boom", "error"))
+    progress.note(_note("html", "created v1", status="created", videoId="v1"))
+    progress.finish()
+    assert sink.records == [
+        ("info", "[html] uploaded the input image as f1; created v1"),
+        ("error", "[html] failed: VideoFailedError: boom"),
+    ]
 
 
 def test_heartbeats_alone_still_let_a_held_remark_go_out_after_the_hold() -> None:

@@ -1,4 +1,4 @@
-"""Job records (minimax_dagster.storage.records), which are also the video keys' claims, against moto's S3
+"""Job records (minimax_dagster.storage.job_records), which are also the video keys' claims, against moto's S3
 server."""
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ import pytest
 
 from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
 from minimax_dagster.deployment.definitions import TEMPLATE_ID
+from minimax_dagster.production.held_records import new_record
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import new_record
 from minimax_dagster.storage import (
     Claim,
     ClaimKeeper,
@@ -118,7 +118,7 @@ def test_keeper_renews_releases_and_notices_a_lost_claim(s3_client: Any, bucket:
         assert handle is not None and other.acquire("minimax/_claims/a.json") is None
         before = handle.claim.renewed_at
         time.sleep(0.01)
-        keeper.renew_all()
+        keeper.renew_due(age=0)
         found = read_claim(s3_client, bucket, "minimax/_claims/a.json")
         assert found is not None and found[0] is not None and found[0].renewed_at > before
         assert found[1] == handle.etag, "the handle follows the renewed body"
@@ -126,7 +126,7 @@ def test_keeper_renews_releases_and_notices_a_lost_claim(s3_client: Any, bucket:
         # learns it at its next renewal.
         assert other.take_over("minimax/_claims/a.json", "not-the-etag") is None
         assert other.take_over("minimax/_claims/a.json", found[1]) is not None
-        keeper.renew_all()
+        keeper.renew_due(age=0)
         assert keeper.lost == ["minimax/_claims/a.json"] and keeper.held() == []
         # Releasing deletes only our own claim.
         keeper.release(handle)
@@ -152,7 +152,7 @@ def test_slots_are_a_semaphore_and_dead_holders_slots_are_taken_over(s3_client: 
         found = read_claim(s3_client, bucket, "minimax/_slots/acc/1.json")
         assert found is not None
         s3_client.put_object(Bucket=bucket, Key="minimax/_slots/acc/1.json", Body=dead.model_dump_json())
-        b.renew_all()  # b's slot was overwritten: b sees it lost
+        b.renew_due(age=0)  # b's slot was overwritten: b sees it lost
         assert a.acquire_slot("minimax/_slots/acc", 2, scan_stale=False) is None
         taken = a.acquire_slot("minimax/_slots/acc", 2)
         assert taken is not None and taken.key == "minimax/_slots/acc/1.json"

@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from minimax_dagster.assets import build_minimax_video_asset
+from minimax_dagster.assets.factory import build_minimax_video_asset
 from minimax_dagster.production.prompts import (
     MAX_REPORTED_ERRORS,
     PromptValidationError,

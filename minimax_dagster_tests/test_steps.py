@@ -20,13 +20,14 @@ import requests
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.models import AgentCreateRequest
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount
+from minimax_dagster.production.creates_first import CreatesFirst
+from minimax_dagster.production.held_records import HeldRecord
 from minimax_dagster.production.images import ImageSource, InputImages
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import Note, NoteQueue
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import HeldRecord
-from minimax_dagster.production.settings import ProducerSettings
-from minimax_dagster.production.steps import CreatesFirst, PlannedVideo, VideoSteps
+from minimax_dagster.production.steps import PlannedVideo, VideoSteps
 from minimax_dagster.production.store import ResultStore
 from minimax_dagster.storage import (
     Claim,

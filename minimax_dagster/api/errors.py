@@ -125,10 +125,6 @@ class StreamStalledError(StreamError):
     """The stream stayed silent for longer than the read timeout (heartbeats come about every 10 s)."""
 
 
-class MalformedEventError(StreamError):
-    """An event was not valid JSON for the documented model. Single malformed events are skipped, not raised."""
-
-
 class ConnectionFailedError(MiniMaxError):
     """The API could not be reached (after the configured retries).
 

@@ -279,7 +279,7 @@ def reconcile(
     problems = list(attempt.problems)
     if not attempt.accounts:
         problems.append("no candidate account is known")
-    others, tracked = _scheduler_jobs(api, attempt, policy, problems)
+    others, tracked = _scheduler_jobs(api, attempt, policy)
     found = _confirm_tracked(api, attempt, tracked, problems)
     if found is not None:
         return Reconciliation(video_id=found, found_by="GET scheduler/available")
@@ -393,7 +393,7 @@ def _look_at_account(
 
 
 def _scheduler_jobs(
-    api: ReconcileApi, attempt: CreateAttempt, policy: ReconcilePolicy, problems: list[str]
+    api: ReconcileApi, attempt: CreateAttempt, policy: ReconcilePolicy
 ) -> tuple[set[str], list[ExecutingJob]]:
     """Video ids useapi attributes to other replyRefs, and the jobs carrying this attempt's replyRef."""
     try:

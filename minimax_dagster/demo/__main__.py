@@ -66,7 +66,7 @@ def _run(instance: dg.DagsterInstance, job_fn: Any, tags: dict[str, str] | None 
         dg.reconstructable(job_fn), instance=instance, tags=tags or {}, run_config=QUIET
     ) as result:
         if not result.success:
-            failures = [e.message for e in result.all_events if e.is_failure]
+            failures = [e.message or "" for e in result.all_events if e.is_failure]
             raise SystemExit(f"demo run {result.run_id} failed:\n" + "\n".join(failures[:10]))
         return result.dagster_run
 

@@ -1,6 +1,6 @@
 """The demo's Dagster definitions: a daily content pipeline and prompt-dataset backfills, with lineage
 ``prompts → videos → catalogue``. Loaded by ``workspace.yaml``; configured from environment variables
-(:class:`~minimax_dagster.settings.EnvSettings`), never by a network call at load time.
+(:class:`~minimax_dagster.code_location.environment.EnvSettings`), never by a network call at load time.
 
 * ``daily_prompts`` → ``daily_videos`` (daily partitions) with the schedule ``daily_videos_schedule``.
 * ``dataset_prompts`` → ``dataset_videos`` (one dynamic partition per prompt dataset in
@@ -22,16 +22,16 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.checks import build_video_checks
-from minimax_dagster.datasets import build_prompt_datasets_asset
+from minimax_dagster.assets.checks import build_video_checks
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.code_location.datasets import build_prompt_datasets_asset
+from minimax_dagster.code_location.environment import EnvSettings
 from minimax_dagster.demo.yaml_pipeline import yaml_definitions
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import (
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resources.minimax import (
     s3_client_from_resource,
 )
-from minimax_dagster.settings import EnvSettings
 from minimax_dagster.storage import put_bytes, put_json, s3_uri
 
 #: A template that takes optional text (the simulator's "Transformers"; pick a real one from agent-templates).

@@ -2,7 +2,7 @@
 
 * :mod:`minimax_dagster.deployment.definitions`: the prompt-dataset pipeline with one run per partition and
   the ``celery_executor`` (what the code server, the run workers and the Celery workers load), configured from
-  the environment (:class:`~minimax_dagster.settings.EnvSettings`). It never imports the demo.
+  the environment (:class:`~minimax_dagster.code_location.environment.EnvSettings`). It never imports the demo.
 * :mod:`minimax_dagster.deployment.celery_app`: the workers' ``-A``: dagster-celery's app and tasks, with the
   definitions imported before Celery forks the step processes (no step pays the import).
 * ``celery_config.yaml`` (package data): the Celery settings read both by the workers (``-y``) and by the

@@ -38,7 +38,7 @@ import gc
 from typing import Any
 
 import boto3
-from celery.signals import worker_init
+from celery.signals import worker_init  # type: ignore[import-untyped]
 from dagster_celery.app import app, execute_job, execute_plan, resume_job
 
 import minimax_dagster.deployment.definitions  # noqa: F401  (loaded before the pool forks; see the module)

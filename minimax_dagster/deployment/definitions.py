@@ -10,7 +10,7 @@ capacity shared across all workers (slot claims in S3) and never pays twice for 
 The job's executor is ``celery_executor`` configured from the same YAML the workers start with
 (:func:`~minimax_dagster.deployment.celery.celery_executor_config`); ``MINIMAX_CELERY_QUEUE`` (default ``dagster``)
 names the queue, so that several deployments can share one broker. Everything else comes from the environment
-variables of :class:`~minimax_dagster.settings.EnvSettings`. Needs the ``celery`` extra.
+variables of :class:`~minimax_dagster.code_location.environment.EnvSettings`. Needs the ``celery`` extra.
 
 >>> defs = make_definitions(EnvSettings(bucket="b"), executor=dg.in_process_executor)
 >>> sorted(a.key.to_user_string() for a in defs.assets)
@@ -21,11 +21,11 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.datasets import build_prompt_datasets_asset
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.code_location.datasets import build_prompt_datasets_asset
+from minimax_dagster.code_location.environment import EnvSettings
 from minimax_dagster.deployment.celery import celery_executor_config
-from minimax_dagster.io_manager import S3JsonIOManager
-from minimax_dagster.settings import EnvSettings
+from minimax_dagster.resources.io_manager import S3JsonIOManager
 
 #: The simulator's "Transformers" template: text optional, no image (pick a real one from agent-templates).
 TEMPLATE_ID = "394100000000000004"
@@ -87,11 +87,6 @@ def _celery_executor() -> dg.ExecutorDefinition:
             "pip install 'minimax-dagster[celery]' (and [postgres] for the instance storage)"
         ) from None
     return celery_executor.configured(celery_executor_config())
-
-
-def scale_job() -> dg.JobDefinition:
-    """The scale job, rebuilt from the environment in each process (for ``dg.reconstructable``)."""
-    return make_definitions().resolve_job_def(JOB_NAME)
 
 
 defs = make_definitions()

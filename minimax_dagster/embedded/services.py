@@ -3,7 +3,7 @@
 This one launcher serves the demo (:mod:`minimax_dagster.demo`), the tests, the benchmarks and the scale tooling.
 The servers run in this process (threads) or, with ``separate_processes=True``, each in a child process of its
 own (:mod:`minimax_dagster.embedded.processes`). :meth:`EmbeddedServices.env` gives the environment variables
-that point :class:`~minimax_dagster.settings.EnvSettings` (and so the demo and the deployment definitions) at
+that point :class:`~minimax_dagster.code_location.environment.EnvSettings` (and so the demo and the deployment definitions) at
 them. Unless given, the S3 credentials are random per start and only travel through the environment.
 
 >>> services = EmbeddedServices(bucket="doc-embedded", datasets={"autumn": ["Falling leaves"]})
@@ -140,7 +140,7 @@ class EmbeddedServices:
         return self._key_id
 
     def env(self) -> dict[str, str]:
-        """Environment variables for :class:`~minimax_dagster.settings.EnvSettings` and boto3, secrets
+        """Environment variables for :class:`~minimax_dagster.code_location.environment.EnvSettings` and boto3, secrets
         included (for child processes)."""
         return {
             "USEAPI_TOKEN": self.simulator.token,

@@ -11,8 +11,8 @@ from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.notes import Note
 from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
-from minimax_dagster.production.settings import ProducerSettings
 
 __all__ = [
     "ManifestEntry",

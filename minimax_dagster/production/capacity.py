@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 from minimax_dagster.api.errors import MiniMaxError
-from minimax_dagster.production.settings import ProducerSettings
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.storage import ClaimHandle, ClaimKeeper, safe_key_part
 
 #: An account full in S3 is looked at again after this share of the mean time a slot is held (see
@@ -27,6 +28,18 @@ MIN_POLL = 0.1
 #: this weight.
 MIN_HOLD = 0.5
 HOLD_WEIGHT = 0.2
+
+
+class _Taken(NamedTuple):
+    """A slot taken, local and shared: the account to give the caller."""
+
+    account: str | None
+
+
+class _Reserved(NamedTuple):
+    """A local slot reserved for a new lease in S3 (made outside the pool's lock)."""
+
+    slot: str | None
 
 
 class NoUsableAccount(MiniMaxError):
@@ -44,9 +57,8 @@ class NoUsableAccount(MiniMaxError):
 class _Waiter:
     """A thread blocked in ``acquire``: what it may take, and a condition of its own on the pool's lock.
 
-    So a slot given back wakes one thread that can use it, not every blocked thread: with hundreds of threads
-    waiting, waking them all on each of hundreds of releases kept the next creates waiting for the interpreter
-    lock for seconds.
+    So a slot given back wakes one thread that can use it, not every blocked thread (``benchmarks/RESULTS.md``
+    says what waking them all cost).
     """
 
     __slots__ = ("cond", "pinned", "woken")
@@ -243,54 +255,80 @@ class SharedAccountPool(AccountPool):
 
     def acquire(self, pinned: str | None = None, timeout: float | None = None) -> str | None:
         """Take a local slot and a shared one, on the account with most local free slots that has a shared
-        slot free (a parked claim first); waits (looking again every ``poll`` seconds or when a slot is given
-        back) until one is.
+        slot free (a parked claim first); waits (looking again every :attr:`poll_seconds` or when a slot is
+        given back) until one is.
 
         A new lease (its S3 requests) is made outside the pool's lock, on a local slot reserved first, so
         threads starting together lease their slots side by side instead of one after another."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            unwanted: list[ClaimHandle] = []
-            try:
-                with self._lock:
-                    picked = self._pick(pinned)
-                    if picked is None:
-                        remaining = None if deadline is None else deadline - time.monotonic()
-                        if remaining is not None and remaining <= 0:
-                            unwanted = self._unwanted_parked()
-                            self._wake()
-                            raise TimeoutError("no free generation slot in time")
-                        # This thread could take none of the parked claims and is not counted as waiting yet:
-                        # a claim only it might have wanted goes back to S3 before it blocks (rare: a waiter
-                        # left).
-                        for stale in self._unwanted_parked():
-                            self._keeper.release(stale)
-                        poll = self.poll_seconds
-                        self._block(pinned, poll if remaining is None else min(poll, remaining))
-                        continue
-                    slot, parked = picked
-                    if parked is not None:
-                        unwanted = self._unwanted_parked()
-                        return self._took(slot, parked, pinned)
-            finally:
-                for stale in unwanted:
-                    self._keeper.release(stale)
-            try:
-                leased = self._lease(slot)  # the local slot is reserved: nobody else counts on it meanwhile
-            except BaseException:
-                with self._lock:
-                    self._free[slot] += 1
-                    self._wake()
-                raise
+            step = self._hand_over_or_reserve(pinned, deadline)
+            if isinstance(step, _Reserved):
+                step = self._lease_reserved(step.slot, pinned)
+            if step is not None:
+                return step.account
+
+    def _hand_over_or_reserve(self, pinned: str | None, deadline: float | None) -> _Taken | _Reserved | None:
+        """Under the lock: a parked claim handed over, a local slot reserved for a new lease, or ``None`` once
+        this thread has waited for a slot (``TimeoutError`` past ``deadline``). The parked claims no blocked
+        thread can take any more are deleted in S3 after the lock is let go."""
+        unwanted: list[ClaimHandle] = []
+        try:
             with self._lock:
-                if leased is None:
-                    # Other processes hold every shared slot of this account: no thread here tries it again
-                    # for ``poll`` seconds or until one of its slots is given back here.
-                    self._free[slot] += 1
-                    self._full_until[slot] = time.monotonic() + self.poll_seconds
-                    continue
-                self._full_until.pop(slot, None)
-                return self._took(slot, leased, pinned)
+                picked = self._pick(pinned)
+                if picked is not None:
+                    return self._hand_over(picked, pinned, unwanted)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    unwanted.extend(self._unwanted_parked())
+                    self._wake()
+                    raise TimeoutError("no free generation slot in time")
+                self._wait_turn(pinned, remaining)
+                return None
+        finally:
+            for stale in unwanted:
+                self._keeper.release(stale)
+
+    def _hand_over(
+        self, picked: tuple[str | None, ClaimHandle | None], pinned: str | None, unwanted: list[ClaimHandle]
+    ) -> _Taken | _Reserved:
+        """With the lock held: take the parked claim :meth:`_pick` found (adding the parked claims nobody can
+        take any more to ``unwanted``), or keep the reserved local slot for a new lease."""
+        slot, parked = picked
+        if parked is None:
+            return _Reserved(slot)
+        unwanted.extend(self._unwanted_parked())
+        return _Taken(self._took(slot, parked, pinned))
+
+    def _wait_turn(self, pinned: str | None, remaining: float | None) -> None:
+        """With the lock held and no slot to take: block until a slot is given back, or the accounts found
+        full in S3 are due a look (:attr:`poll_seconds`), or ``remaining`` seconds.
+
+        This thread could take none of the parked claims and is not counted as waiting yet: a claim only it
+        might have wanted goes back to S3 before it blocks (rare: a waiter left)."""
+        for stale in self._unwanted_parked():
+            self._keeper.release(stale)
+        poll = self.poll_seconds
+        self._block(pinned, poll if remaining is None else min(poll, remaining))
+
+    def _lease_reserved(self, slot: str | None, pinned: str | None) -> _Taken | None:
+        """Lease a shared slot of ``slot`` in S3 for the local slot reserved (nobody else counts on it
+        meanwhile); ``None`` when other processes hold all of them: no thread here tries the account again for
+        :attr:`poll_seconds` or until one of its slots is given back here."""
+        try:
+            leased = self._lease(slot)
+        except BaseException:
+            with self._lock:
+                self._free[slot] += 1
+                self._wake()
+            raise
+        with self._lock:
+            if leased is None:
+                self._free[slot] += 1
+                self._full_until[slot] = time.monotonic() + self.poll_seconds
+                return None
+            self._full_until.pop(slot, None)
+            return _Taken(self._took(slot, leased, pinned))
 
     @property
     def poll_seconds(self) -> float:

@@ -35,8 +35,8 @@ from minimax_dagster.api.client import MiniMaxClient, sniff_image_type
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.api.models import UploadedFile, parse_composite_id
 from minimax_dagster.production.notes import NoteQueue
+from minimax_dagster.production.producer_settings import MAX_IMAGE_BYTES
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.settings import MAX_IMAGE_BYTES
 from minimax_dagster.storage import DownloadPolicy, StorageError, open_download, redact_url
 from minimax_dagster.storage.source_objects import (
     SourceObject,

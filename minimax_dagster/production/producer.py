@@ -39,8 +39,8 @@ from minimax_dagster.production.images import ImageSource, InputImages, identify
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import Note, NoteQueue
 from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.steps import PlannedVideo, VideoSteps
 from minimax_dagster.production.store import PosterHandler, ResultStore
 from minimax_dagster.storage import ClaimKeeper, VideoKeys, video_key

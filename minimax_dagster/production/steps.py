@@ -1,7 +1,7 @@
 """The per-video steps: claim → reuse → reattach → create, each paying at most once for a video.
 
 1. **Claim, and learn what an earlier run left, in one request.** The worker creates the video key's job record
-   (``<prefix>/_jobs/<key>.json``, see :mod:`~minimax_dagster.production.records`) with ``If-None-Match: *``.
+   (``<prefix>/_jobs/<key>.json``, see :mod:`~minimax_dagster.production.held_records`) with ``If-None-Match: *``.
    Of several processes or runs asking for the same video at once, exactly one succeeds, and its success proves
    that no earlier run started this video: it goes straight to the create. The others read the record once and
    decide: a ``finished`` video whose object is whole is reused; a failed one stays failed (unless
@@ -14,7 +14,7 @@
    :mod:`~minimax_dagster.production.images`), and the video created. The record turns ``running`` the moment
    the stream names the video id.
 4. **Store** (see :mod:`~minimax_dagster.production.store`); the record turns ``finished`` and is released in
-   the same request. A store lets the run's creates under way go first (:class:`CreatesFirst`, at most 2 s):
+   the same request. A store lets the run's creates under way go first (:class:`~minimax_dagster.production.creates_first.CreatesFirst`, at most 2 s):
    a slot given back is paid capacity, the next create on it should not queue behind stores.
 
 >>> from minimax_dagster.storage import VideoKeys, video_key
@@ -29,7 +29,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from minimax_dagster.api.client import GenerationResult, MiniMaxClient
 from minimax_dagster.api.errors import (
@@ -44,13 +45,14 @@ from minimax_dagster.api.errors import (
 )
 from minimax_dagster.api.models import AgentCreateRequest
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount
+from minimax_dagster.production.creates_first import CreatesFirst
 from minimax_dagster.production.entries import failed_entry
+from minimax_dagster.production.held_records import HeldRecord, new_record
 from minimax_dagster.production.images import ImageSource, InputImages, image_owner
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import NoteQueue
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import HeldRecord, new_record
-from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.production.store import ResultStore
 from minimax_dagster.storage import ClaimKeeper, JobRecord, VideoKeys
 
@@ -67,63 +69,6 @@ class PlannedVideo:
     prompt: VideoPrompt
     keys: VideoKeys
     image: ImageSource
-
-
-class CreatesFirst:
-    """Creates before stores: a store waits (up to ``max_wait`` seconds) while a create is under way.
-
-    When many videos finish together (a wave of a backfill), each worker gives its slot back and stores its
-    video, while the slot's next video is being created. Both want the same interpreter and S3. A create that
-    waits behind stores leaves a paid slot idle; a store that waits behind creates costs nothing but a moment.
-    So a create counts from the moment it has its slot until the stream named its video id (and it is
-    recorded), and stores start once no create is under way, or after ``max_wait``.
-
-    >>> gate = CreatesFirst(max_wait=0.01)
-    >>> with gate.creating():
-    ...     gate.busy, gate.wait_for_creates()
-    (True, False)
-    >>> gate.busy, gate.wait_for_creates()
-    (False, True)
-    """
-
-    def __init__(self, max_wait: float = 2.0) -> None:
-        self.max_wait = max_wait
-        self._lock = threading.Lock()
-        self._under_way = 0
-        self._clear = threading.Event()
-        self._clear.set()
-
-    @property
-    def busy(self) -> bool:
-        """Whether a create is under way."""
-        return not self._clear.is_set()
-
-    @contextlib.contextmanager
-    def creating(self) -> Iterator[Callable[[], None]]:
-        """Count one create for the block; the callable it gives ends the count early (the video id is known)."""
-        done = False
-
-        def settled() -> None:
-            nonlocal done
-            with self._lock:
-                if done:
-                    return
-                done = True
-                self._under_way -= 1
-                if self._under_way == 0:
-                    self._clear.set()
-
-        with self._lock:
-            self._under_way += 1
-            self._clear.clear()
-        try:
-            yield settled
-        finally:
-            settled()
-
-    def wait_for_creates(self) -> bool:
-        """Wait until no create is under way (``True``), or ``max_wait`` seconds (``False``)."""
-        return self._clear.wait(self.max_wait)
 
 
 #: What :meth:`VideoSteps.claim` gives: the prompt's entry (nothing left to do), the record now held by this
@@ -360,80 +305,94 @@ class VideoSteps:
         """Take a slot, upload the image if needed, create the video (recording its id in ``held``) and store it.
 
         An account out of credits or on hold is disabled and another tried; a 429, or a 502/503/504 that
-        outlasted the client's retries, is waited out (after looking for a job the create may have made
-        anyway); none of these is retried once the stream named a video id.
+        outlasted the client's retries, is waited out with the slot held (after looking for a job the create
+        may have made anyway); none of these is retried once the stream named a video id.
         """
-        prompt, keys = video.prompt, video.keys
-        settings = self.settings
-        pinned = prompt.account or image_owner(prompt)
-        limit = time.monotonic() + settings.generation_deadline
+        limit = time.monotonic() + self.settings.generation_deadline
+        pinned = video.prompt.account or image_owner(video.prompt)
         while True:
             account = pool.acquire(pinned, timeout=max(0.0, limit - time.monotonic()))
             try:
-                with self.creates_first.creating() as created:
-                    request = self._request(video, account)
-                    video_ids: list[str] = []
-
-                    def remember(
-                        video_id: str, account: str | None = account, video_ids: list[str] = video_ids
-                    ) -> None:
-                        video_ids.append(video_id)
-                        self.store.remember_job(prompt, held, video_id, account)
-                        created()
-
-                    try:
-                        result = self._client().generate(
-                            request,
-                            on_event=lambda e: self._notes.event(prompt, e),
-                            on_video_id=remember,
-                            deadline=max(1.0, limit - time.monotonic()),
-                        )
-                    except (VideoFailedError, ModeratedError) as exc:
-                        vid = exc.video_id or (video_ids[0] if video_ids else None)
-                        return self.store.record_failure(prompt, keys, held, vid, account, exc)
-                    except CreateOutcomeUnknownError as exc:
-                        # Never retried: the create may have made a paid job that nobody could find.
-                        return self._outcome_unknown(prompt, keys, held, request, exc)
-                    except (OutOfCreditsError, AccountOnHoldError) as exc:
-                        if video_ids:
-                            raise
-                        pool.disable(account, f"HTTP {exc.status} {exc.message}")
-                        self._notes.say(
-                            prompt, f"account {account} unusable ({exc}); trying another account", "warning"
-                        )
-                        continue
-                    except CapacityError as exc:
-                        if video_ids or time.monotonic() >= limit:
-                            raise
-                        wait = exc.retry_after if exc.retry_after is not None else settings.capacity_wait
-                        self._notes.say(
-                            prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning"
-                        )
-                        _wait_out(wait, limit, created)
-                        continue
-                    except ServerError as exc:
-                        # 502/503/504 before the stream outlasted the client's own retries: the service is busy
-                        # (useapi: retry like a 429). No video id was given, so nothing was created to reattach to.
-                        if video_ids or exc.status not in (502, 503, 504) or time.monotonic() >= limit:
-                            raise
-                        found = self._find_created(request)
-                        if found is not None:
-                            remember(found)
-                            self._notes.say(
-                                prompt,
-                                f"the create answered {exc.status}, but job {found} exists; reattaching",
-                            )
-                            result = self._client().reattach(
-                                found, deadline=max(1.0, limit - time.monotonic())
-                            )
-                            return self._store(prompt, keys, result, held, reattached=True)
-                        wait = settings.capacity_wait
-                        self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
-                        _wait_out(wait, limit, created)
-                        continue
+                outcome = self._create_once(video, held, pool, _Attempt(account, limit))
+                if isinstance(outcome, _Retry) and outcome.wait is not None:
+                    _wait_out(outcome.wait, limit)
             finally:
                 pool.release(account)
-            return self._store(prompt, keys, result, held, reattached=False)
+            if isinstance(outcome, GenerationResult):
+                return self._store(video.prompt, video.keys, outcome, held, reattached=False)
+            if isinstance(outcome, ManifestEntry):
+                return outcome
+
+    def _create_once(
+        self, video: PlannedVideo, held: HeldRecord, pool: AccountPool, attempt: _Attempt
+    ) -> _CreateOutcome:
+        """One create on ``attempt.account`` (its slot held), counted by :attr:`creates_first` until the stream
+        names the video id: the result to store, the entry when it is settled here, or a :class:`_Retry`."""
+        prompt, keys = video.prompt, video.keys
+        with self.creates_first.creating() as settled:
+            request = self._request(video, attempt.account)
+            attempt.on_created(
+                lambda video_id: self.store.remember_job(prompt, held, video_id, attempt.account)
+            )
+            attempt.on_created(lambda _: settled())
+            try:
+                return self._client().generate(
+                    request,
+                    on_event=lambda e: self._notes.event(prompt, e),
+                    on_video_id=attempt.created,
+                    deadline=attempt.remaining(minimum=1.0),
+                )
+            except (VideoFailedError, ModeratedError) as exc:
+                video_id = exc.video_id or attempt.video_id
+                return self.store.record_failure(prompt, keys, held, video_id, attempt.account, exc)
+            except CreateOutcomeUnknownError as exc:
+                # Never retried: the create may have made a paid job that nobody could find.
+                return self._outcome_unknown(prompt, keys, held, request, exc)
+            except (OutOfCreditsError, AccountOnHoldError, CapacityError, ServerError) as exc:
+                refused = (
+                    None if attempt.video_id else self._refused(exc, video, held, pool, attempt, request)
+                )
+                if refused is None:
+                    raise
+                return refused
+
+    def _refused(
+        self,
+        exc: MiniMaxError,
+        video: PlannedVideo,
+        held: HeldRecord,
+        pool: AccountPool,
+        attempt: _Attempt,
+        request: AgentCreateRequest,
+    ) -> _CreateOutcome | None:
+        """What a create refused before any video id asks for: another account (out of credits, on hold), a wait
+        (429; a 502/503/504, once no job of its replyRef exists), or ``None`` (the error stands)."""
+        prompt = video.prompt
+        if isinstance(exc, (OutOfCreditsError, AccountOnHoldError)):
+            pool.disable(attempt.account, f"HTTP {exc.status} {exc.message}")
+            self._notes.say(
+                prompt, f"account {attempt.account} unusable ({exc}); trying another account", "warning"
+            )
+            return _Retry(wait=None)
+        if attempt.remaining() <= 0:
+            return None
+        if isinstance(exc, CapacityError):
+            wait = exc.retry_after if exc.retry_after is not None else self.settings.capacity_wait
+            self._notes.say(prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning")
+            return _Retry(wait)
+        if isinstance(exc, ServerError) and exc.status in (502, 503, 504):
+            # Outlasted the client's own retries before the stream: the service is busy (useapi: retry like a
+            # 429). No video id was given, but a gateway error does not prove no job was made: look first.
+            found = self._find_created(request)
+            if found is None:
+                wait = self.settings.capacity_wait
+                self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
+                return _Retry(wait)
+            attempt.created(found)
+            self._notes.say(prompt, f"the create answered {exc.status}, but job {found} exists; reattaching")
+            result = self._client().reattach(found, deadline=attempt.remaining(minimum=1.0))
+            return self._store(prompt, video.keys, result, held, reattached=True)
+        return None
 
     def _outcome_unknown(
         self,
@@ -476,8 +435,48 @@ class VideoSteps:
         )
 
 
-def _wait_out(wait: float, limit: float, created: Callable[[], None]) -> None:
-    """Sleep ``wait`` seconds (at least 50 ms, never past ``limit``) before creating again; a wait is not a
-    create under way, so the stores of the run go on meanwhile (``created`` ends its count)."""
-    created()
+class _Retry(NamedTuple):
+    """A create that made nothing: create again, at once on another account (``wait`` is ``None``, the account
+    was disabled) or after waiting ``wait`` seconds with the slot held (a 429 or a busy gateway)."""
+
+    wait: float | None
+
+
+#: What one create gives: the result to store, the video's entry (settled already), or another go.
+_CreateOutcome = GenerationResult | ManifestEntry | _Retry
+
+
+@dataclass
+class _Attempt:
+    """One create on one account: its deadline, and what happens once the stream names the video id.
+
+    >>> attempt = _Attempt("acc", limit=time.monotonic() + 60)
+    >>> attempt.on_created(print)
+    >>> attempt.created("v1"); attempt.video_id, 0 < attempt.remaining() <= 60
+    v1
+    ('v1', True)
+    """
+
+    account: str | None
+    limit: float
+    video_id: str | None = None
+    _on_created: list[Callable[[str], None]] = field(default_factory=list)
+
+    def on_created(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the video id once it is known."""
+        self._on_created.append(callback)
+
+    def created(self, video_id: str) -> None:
+        """The stream (or a lookup by replyRef) named ``video_id``: the first one is kept."""
+        self.video_id = self.video_id or video_id
+        for callback in self._on_created:
+            callback(video_id)
+
+    def remaining(self, minimum: float = 0.0) -> float:
+        """Seconds left before the generation deadline (never below ``minimum``)."""
+        return max(minimum, self.limit - time.monotonic())
+
+
+def _wait_out(wait: float, limit: float) -> None:
+    """Sleep ``wait`` seconds (at least 50 ms, never past ``limit``) before creating again."""
     time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))

@@ -7,7 +7,7 @@ For a video key ``k`` under the prefix (see :class:`~minimax_dagster.storage.Vid
 - ``videos/k.png|jpg``: its poster;
 - ``videos/k.json``: the sidecar: the manifest entry, every stream event, the images the agent made;
 - ``_jobs/k.json``: the job record, which is also the key's claim (see
-  :mod:`~minimax_dagster.production.records`): ``pending`` when claimed, ``running`` the moment the stream names
+  :mod:`~minimax_dagster.production.held_records`): ``pending`` when claimed, ``running`` the moment the stream names
   the video id (crash-resume reattaches to it instead of paying again), then ``finished`` (with the manifest
   entry, written after everything else: a finished record whose entry's size matches the video's object means
   the video is complete) or ``failed``.
@@ -29,11 +29,11 @@ import requests
 from minimax_dagster.api.client import GenerationResult, MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.production.entries import entry_for, failed_entry
+from minimax_dagster.production.held_records import HeldRecord
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.notes import NoteQueue
+from minimax_dagster.production.producer_settings import ProducerSettings
 from minimax_dagster.production.prompts import VideoPrompt
-from minimax_dagster.production.records import HeldRecord
-from minimax_dagster.production.settings import ProducerSettings
 from minimax_dagster.storage import (
     DownloadFailed,
     DownloadRefused,

@@ -14,6 +14,7 @@ from concurrent.futures import Executor
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .cdn import Cdn
 from .endpoints import accounts, control, create, files, templates, videos
@@ -34,7 +35,7 @@ _CREATE_PATH = f"{API_PREFIX}/videos/agent-create"
 
 
 @web.middleware
-async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer auth on /v1/minimax/*, JSON error bodies everywhere but the CDN."""
     path = request.path
     if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
@@ -84,7 +85,8 @@ def build_app(state: SimState, executor: Executor) -> web.Application:
         state.stopping = True
         for job in list(state.jobs.values()):
             job.notify()
-        tasks = list(app[TASKS_KEY])
+        running = app[TASKS_KEY]
+        tasks = list(running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "DOCS_EXAMPLE_TEMPLATE",
@@ -86,7 +87,7 @@ class Template:
         return str(300_000_000_000_000_000 + int.from_bytes(digest[:8], "big") % 10**17)
 
 
-def _t(*args, **kwargs) -> Template:
+def _t(*args: Any, **kwargs: Any) -> Template:
     return Template(*args, **kwargs)
 
 

@@ -24,7 +24,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -90,7 +90,7 @@ class Cdn:
         self.videos = _LruCache(16)
         self.images = _LruCache(256)
 
-    async def _run(self, fn, *args):
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def _video(self, key: Any, spec: VideoSpec) -> RenderedVideo:
@@ -149,7 +149,7 @@ class Cdn:
             """cdn_cut=BYTES[:N]: cut this response if it is longer than BYTES and fewer than N were cut."""
             if cut_fault is None:
                 return None
-            cut_bytes, cut_count = cut_fault  # type: ignore[misc]
+            cut_bytes, cut_count = cast("tuple[int, int | None]", cut_fault)
             if cut_bytes >= length or (cut_count and job.cdn_cuts_done >= cut_count):
                 return None
             job.cdn_cuts_done += 1

@@ -24,7 +24,7 @@ event table in the package docstring.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 PROMPT_MARKER = re.compile(r"\[sim:([^\]]*)\]")
 
 
-def _int(minimum: int):
+def _int(minimum: int) -> Callable[[str], int]:
     def conv(text: str) -> int:
         value = int(text)
         if value < minimum:

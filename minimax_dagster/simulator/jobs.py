@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .catalogue import recommended_for
@@ -184,7 +185,7 @@ def _finished_event(job: Job, err: tuple[int, str] | None = None) -> dict[str, A
 # ---- the job's task -------------------------------------------------------------------------------------
 
 
-async def run_job(state: SimState, job: Job, on_final) -> None:
+async def run_job(state: SimState, job: Job, on_final: Callable[..., None]) -> None:
     """Drive ``job`` through its timeline; call ``on_final(job)`` once it is final.
 
     >>> import asyncio
@@ -239,7 +240,7 @@ async def run_job(state: SimState, job: Job, on_final) -> None:
         moderation = job.faults.get("moderate") if "moderate" in job.faults else None
         if "fail" in job.faults or moderation is not None:
             if moderation is not None:
-                job.status = int(moderation)  # type: ignore[arg-type]
+                job.status = int(str(moderation))
                 job.err_code, job.message = MODERATION[job.status]
             else:
                 job.status = 3

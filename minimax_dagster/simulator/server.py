@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -97,7 +98,7 @@ class MiniMaxSimulator:
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
         server = site._server  # the asyncio.Server
-        assert server is not None
+        assert isinstance(server, asyncio.Server)
         self._port = server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -159,7 +160,7 @@ class MiniMaxSimulator:
         return self.config.token
 
     # ---- runtime control -------------------------------------------------------------------------------------
-    def _call(self, fn, *args: Any) -> Any:
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the simulator's loop and return its result."""
         if self._loop is None or not self._loop.is_running():
             raise RuntimeError("simulator not started")

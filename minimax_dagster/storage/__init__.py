@@ -49,6 +49,12 @@ from minimax_dagster.storage.errors import (
     StorageError,
     UploadFailed,
 )
+from minimax_dagster.storage.job_records import (
+    JobRecord,
+    read_job_record,
+    read_job_record_with_etag,
+    write_job_record,
+)
 from minimax_dagster.storage.keys import (
     KEY_VERSION,
     VideoKeys,
@@ -71,12 +77,6 @@ from minimax_dagster.storage.objects import (
     read_object,
 )
 from minimax_dagster.storage.policy import DownloadPolicy
-from minimax_dagster.storage.records import (
-    JobRecord,
-    read_job_record,
-    read_job_record_with_etag,
-    write_job_record,
-)
 from minimax_dagster.storage.redact import redact_url
 from minimax_dagster.storage.upload import UploadResult, upload_from_url
 

@@ -226,18 +226,15 @@ class ClaimKeeper:
         with self._lock:
             return sorted(self._held)
 
-    def renew_all(self) -> None:
-        """Renew every held claim now (the background thread renews each one once it is ``ttl / 4`` old)."""
-        self._renew(self._snapshot())
-
-    def renew_due(self) -> None:
-        """Renew the held claims last written ``ttl / 4`` or more ago, oldest first, up to
-        :data:`RENEW_AT_ONCE` at a time; the background thread calls this every ``ttl / 16``.
+    def renew_due(self, age: float | None = None) -> None:
+        """Renew the held claims last written ``age`` seconds ago or more (``ttl / 4`` unless given; ``0``
+        renews them all now), oldest first, up to :data:`RENEW_AT_ONCE` at a time; the background thread calls
+        this every ``ttl / 16``.
 
         A claim an update wrote a moment ago is not renewed again, claims taken at different times are
         renewed at different times (not all in one burst), and a round over many claims takes a fraction
         of the time one request after another would."""
-        limit = time.time() - self.ttl / 4
+        limit = time.time() - (self.ttl / 4 if age is None else age)
         self._renew([h for h in self._snapshot() if h.claim.renewed_at <= limit])
 
     def _snapshot(self) -> list[ClaimHandle]:

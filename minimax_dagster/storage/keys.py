@@ -215,12 +215,3 @@ class VideoKeys:
         '_jobs/v1-x.json'
         """
         return self._under("_jobs", ".json")
-
-    @property
-    def claim(self) -> str:
-        """``<prefix>/_claims/<key>.json``: the claim of the worker producing this video (see ``ClaimKeeper``).
-
-        >>> VideoKeys("p", "v1-x").claim
-        'p/_claims/v1-x.json'
-        """
-        return self._under("_claims", ".json")

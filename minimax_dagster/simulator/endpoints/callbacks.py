@@ -24,6 +24,8 @@ __all__ = ["send_callback"]
 async def send_callback(app: web.Application, job: Job) -> None:
     """POST the callback of ``job`` to its replyUrl; count the attempt and, on a 2xx, the delivery."""
     state = app[STATE_KEY]
+    if job.reply_url is None:
+        return
     body = video_json(job)
     body["replyRef"] = job.reply_ref
     state.counters.bump("callbacks")

@@ -36,7 +36,7 @@ TEMPLATE_NOT_FOUND = "The video or template you are trying to use does not exist
 STATE_KEY = web.AppKey("state", SimState)
 CDN_KEY = web.AppKey("cdn", Cdn)
 SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
-TASKS_KEY = web.AppKey("tasks", set)
+TASKS_KEY: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks", set)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

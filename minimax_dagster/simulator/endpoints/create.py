@@ -7,7 +7,7 @@ then the account and its capacity (429), then the call to MiniMax, whose failure
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -80,7 +80,7 @@ async def _read_fields(request: web.Request) -> dict[str, Any]:
                 fields[key] = value
             else:  # a file part: read it as text (browsers' FormData may send Blob parts)
                 try:
-                    fields[key] = value.file.read().decode()
+                    fields[key] = cast(web.FileField, value).file.read().decode()
                 except Exception:
                     raise ApiError(400, f"Field {key} must be text") from None
         return fields

@@ -13,7 +13,8 @@ b'\\x89PNG'
 """
 
 from .card import render_title_card_rgb, title_card_background
-from .mp4 import MAX_READ_ALL_BYTES, RenderedVideo, VideoSpec, read_mp4_info, render_video
+from .mp4 import MAX_READ_ALL_BYTES, RenderedVideo, VideoSpec, render_video
+from .mp4_info import read_mp4_info
 from .png import render_poster_png
 
 __all__ = [

@@ -1,11 +1,12 @@
-"""The MP4 (ISO-BMFF) container: writing the title-card movie, padding it lazily, and reading its header.
+"""The MP4 (ISO-BMFF) container: writing the title-card movie and padding it lazily (reading it back:
+:mod:`~minimax_dagster.simulator.media.mp4_info`).
 
 Layout of a rendered file::
 
     ftyp | moov (mvhd, trak ... stco) | mdat (length-prefixed NAL units) | free (optional padding)
 
 ``moov`` comes before ``mdat`` ("fast start"), so the first few kilobytes describe the whole movie and
-:func:`read_mp4_info` never needs more than that prefix. ``total_bytes`` pads the file with a trailing
+:func:`~minimax_dagster.simulator.media.mp4_info.read_mp4_info` never needs more than that prefix. ``total_bytes`` pads the file with a trailing
 ``free`` box, which players skip. The padding is zeros produced lazily by :meth:`RenderedVideo.iter_bytes`,
 so a multi-GiB file never exists in memory; pads of 4 GiB or more use the 64-bit ``largesize`` box
 header. A pad too small for a box header (1 to 7 bytes) is appended inside ``mdat`` instead, as
@@ -14,6 +15,7 @@ unreferenced zero bytes, which the format allows.
 Limits: width and height are even, 2 to 8192 pixels, and the picture must fit H.264 level 6.2; fps is an
 integer from 1 to 240; duration_s is at most 3600 s.
 
+>>> from minimax_dagster.simulator.media.mp4_info import read_mp4_info
 >>> read_mp4_info(render_video(VideoSpec(64, 48, 1.0, 10, "x")).read_all())["frames"]
 10
 """
@@ -21,7 +23,6 @@ integer from 1 to 240; duration_s is at most 3600 s.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import os
 import struct
@@ -43,22 +44,26 @@ from .h264 import (
     _sps_rbsp,
 )
 
-__all__ = ["MAX_READ_ALL_BYTES", "RenderedVideo", "VideoSpec", "read_mp4_info", "render_video"]
+__all__ = ["MAX_READ_ALL_BYTES", "RenderedVideo", "VideoSpec", "render_video"]
+
 
 #: :meth:`RenderedVideo.read_all` refuses files larger than this (64 MiB); stream bigger ones.
 MAX_READ_ALL_BYTES = 64 * 1024 * 1024
 
+
 MAX_FPS = 240
+
+
 MAX_DURATION_S = 3600.0
+
 
 # Media and movie timescale = fps * _TICKS_PER_FRAME, so every whole frame lasts exactly
 # _TICKS_PER_FRAME ticks and a fractional duration_s is honoured by shortening the last frame.
 _TICKS_PER_FRAME = 1000
+
+
 _U32_MAX = 0xFFFFFFFF
 
-# --------------------------------------------------------------------------------------------------
-# MP4 boxes
-# --------------------------------------------------------------------------------------------------
 
 _MATRIX = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
@@ -201,11 +206,6 @@ def _encode_movie(width: int, height: int, duration_s: float, fps: int, title: s
     return _Movie(b"".join((ftyp, moov_box, mdat_head, idr, *p_frames)), mdat_offset)
 
 
-# --------------------------------------------------------------------------------------------------
-# Public video API
-# --------------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class VideoSpec:
     """What to render: picture size, clip length, frame rate, the prompt shown on the card, and an
@@ -339,6 +339,7 @@ class RenderedVideo:
     def write_to(self, target: str | os.PathLike[str] | BinaryIO, chunk_size: int = 1 << 20) -> int:
         """Write the file to a path or binary file object in bounded memory; returns bytes written.
 
+        >>> import io
         >>> buf = io.BytesIO()
         >>> video = render_video(VideoSpec(32, 32, 1.0, 8, "x", total_bytes=100_000))
         >>> video.write_to(buf) == len(buf.getvalue()) == 100_000
@@ -360,6 +361,7 @@ def render_video(spec: VideoSpec) -> RenderedVideo:
     The encoded head (ftyp + moov + mdat) is cached per (width, height, duration_s, fps, title), so
     rendering the same clip again, at any ``total_bytes``, is nearly free.
 
+    >>> from minimax_dagster.simulator.media.mp4_info import read_mp4_info
     >>> video = render_video(VideoSpec(320, 240, 2.0, 24, "A red fox in the snow"))
     >>> info = read_mp4_info(video.read_all())
     >>> (info["width"], info["height"], info["duration_s"], info["fps"], info["frames"])
@@ -383,178 +385,3 @@ def render_video(spec: VideoSpec) -> RenderedVideo:
     else:
         head = (movie.data, struct.pack(">I4sQ", 1, b"free", pad))  # 64-bit largesize
     return RenderedVideo(spec, head, natural + pad, natural)
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------------
-
-_MAX_MOOV_BYTES = 64 * 1024 * 1024
-
-
-def _child_boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload_start, payload_end) of the boxes laid end to end in buf[start:end]."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", buf, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise ValueError(f"truncated {kind!r} box header")
-            (size,) = struct.unpack_from(">Q", buf, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise ValueError(f"malformed {kind!r} box (size {size}) at offset {pos}")
-        yield kind, pos + header, pos + size
-        pos += size
-
-
-def _find(buf: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    for k, s, e in _child_boxes(buf, start, end):
-        if k == kind:
-            return s, e
-    return None
-
-
-def _need(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int]:
-    for kind in path:
-        found = _find(buf, start, end, kind)
-        if found is None:
-            raise ValueError(f"MP4 has no {kind.decode('latin-1')!r} box")
-        start, end = found
-    return start, end
-
-
-def _time_header(buf: bytes, start: int) -> tuple[int, int]:
-    """(timescale, duration) of an mvhd or mdhd payload."""
-    if buf[start] == 1:
-        timescale, duration = struct.unpack_from(">IQ", buf, start + 20)
-    else:
-        timescale, duration = struct.unpack_from(">II", buf, start + 12)
-    return timescale, duration
-
-
-def _read_top_level(f: BinaryIO) -> tuple[bytes, bytes]:
-    """Return (ftyp payload, moov box bytes), reading no further than the end of moov."""
-    ftyp = b""
-    seekable = bool(getattr(f, "seekable", lambda: False)())
-    while True:
-        header = f.read(8)
-        if len(header) < 8:
-            raise ValueError("no 'moov' box found (not an MP4, or a prefix that ends before moov)")
-        size, kind = struct.unpack(">I4s", header)
-        header_len = 8
-        if size == 1:
-            ext = f.read(8)
-            if len(ext) < 8:
-                raise ValueError("truncated box header")
-            (size,) = struct.unpack(">Q", ext)
-            header_len = 16
-        elif size == 0:
-            size = None  # box runs to the end of the file
-        if size is not None and size < header_len:
-            raise ValueError(f"malformed {kind!r} box (size {size})")
-        if kind in (b"ftyp", b"moov"):
-            payload_len = None if size is None else size - header_len
-            if payload_len is not None and payload_len > _MAX_MOOV_BYTES:
-                raise ValueError(f"{kind!r} box of {payload_len} bytes is too large")
-            payload = f.read() if payload_len is None else f.read(payload_len)
-            if payload_len is not None and len(payload) < payload_len:
-                raise ValueError(f"truncated {kind!r} box: {len(payload)} of {payload_len} bytes")
-            if kind == b"ftyp":
-                ftyp = payload
-                continue
-            return ftyp, struct.pack(">I4s", 8 + len(payload), b"moov") + payload
-        if size is None:
-            raise ValueError("no 'moov' box found")
-        if kind == b"mdat" and not seekable:
-            raise ValueError("'moov' is not before 'mdat' and the stream cannot seek past mdat")
-        skip = size - header_len
-        if seekable:
-            f.seek(skip, io.SEEK_CUR)
-        else:
-            while skip:
-                got = f.read(min(skip, 1 << 16))
-                if not got:
-                    raise ValueError("no 'moov' box found")
-                skip -= len(got)
-
-
-def read_mp4_info(data_or_path: bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO) -> dict:
-    """Describe an MP4's first video track by parsing its boxes.
-
-    Accepts the file's bytes (or just a prefix that contains ``moov``), a path, or a binary file
-    object (read from its current position). Only the head is read: parsing stops at the end of
-    ``moov``, so the ``mdat`` and any padding after it are never touched. Boxes before ``moov`` are
-    skipped (seeking where possible). Raises ValueError for anything that is not a readable MP4.
-
-    Returns ``{"major_brand", "width", "height", "duration_s", "fps", "frames", "codec"}``: display
-    size from ``tkhd``, duration from ``mvhd``, fps as media timescale over the most common sample
-    duration (an int when whole), frames from ``stsz`` and codec from the sample entry's fourcc.
-
-    >>> info = read_mp4_info(render_video(VideoSpec(1280, 720, 6.0, 30, "hello")).read_all())
-    >>> sorted(info.items())  # doctest: +NORMALIZE_WHITESPACE
-    [('codec', 'avc1'), ('duration_s', 6.0), ('fps', 30), ('frames', 180), ('height', 720),
-     ('major_brand', 'isom'), ('width', 1280)]
-    """
-    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        ftyp, moov = _read_top_level(io.BytesIO(data_or_path))
-    elif isinstance(data_or_path, (str, os.PathLike)):
-        with open(data_or_path, "rb") as f:
-            ftyp, moov = _read_top_level(f)
-    elif hasattr(data_or_path, "read"):
-        ftyp, moov = _read_top_level(data_or_path)
-    else:
-        raise TypeError(f"expected bytes, a path or a binary file object, got {type(data_or_path).__name__}")
-    try:
-        return _parse_moov(ftyp, moov)
-    except struct.error as exc:
-        raise ValueError(f"malformed MP4 header: {exc}") from exc
-
-
-def _parse_moov(ftyp: bytes, moov: bytes) -> dict:
-    mvhd = _need(moov, 8, len(moov), b"mvhd")
-    movie_timescale, movie_duration = _time_header(moov, mvhd[0])
-    for kind, start, end in _child_boxes(moov, 8, len(moov)):
-        if kind != b"trak":
-            continue
-        mdia = _need(moov, start, end, b"mdia")
-        hdlr = _need(moov, *mdia, b"hdlr")
-        if moov[hdlr[0] + 8 : hdlr[0] + 12] != b"vide":
-            continue
-        tkhd = _need(moov, start, end, b"tkhd")
-        wh_at = tkhd[0] + (88 if moov[tkhd[0]] == 1 else 76)
-        width, height = (v >> 16 for v in struct.unpack_from(">II", moov, wh_at))
-        media_timescale, media_duration = _time_header(moov, _need(moov, *mdia, b"mdhd")[0])
-        stbl = _need(moov, *mdia, b"minf", b"stbl")
-        stsd = _need(moov, *stbl, b"stsd")
-        codec = moov[stsd[0] + 12 : stsd[0] + 16].decode("latin-1")
-        stts = _need(moov, *stbl, b"stts")
-        (n_entries,) = struct.unpack_from(">I", moov, stts[0] + 4)
-        entries = [struct.unpack_from(">II", moov, stts[0] + 8 + 8 * i) for i in range(n_entries)]
-        stsz = _find(moov, *stbl, b"stsz")
-        if stsz is not None:
-            (frames,) = struct.unpack_from(">I", moov, stsz[0] + 8)
-        else:
-            frames = sum(count for count, _ in entries)
-        fps: int | float = 0
-        if entries and media_timescale:
-            delta = max(entries, key=lambda e: e[0])[1]
-            rate = media_timescale / delta if delta else 0.0
-            fps = round(rate) if abs(rate - round(rate)) < 1e-6 else round(rate, 3)
-        if movie_timescale and movie_duration:
-            duration_s = movie_duration / movie_timescale
-        else:
-            duration_s = media_duration / media_timescale if media_timescale else 0.0
-        return {
-            "major_brand": ftyp[:4].decode("latin-1"),
-            "width": width,
-            "height": height,
-            "duration_s": duration_s,
-            "fps": fps,
-            "frames": frames,
-            "codec": codec,
-        }
-    raise ValueError("MP4 has no video track")

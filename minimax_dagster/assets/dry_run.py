@@ -27,12 +27,10 @@ from typing import Any
 import dagster as dg
 
 from minimax_dagster.api.models import TemplateDetail
-from minimax_dagster.metadata import ERROR_CHARS, ID_CHARS, TABLE_ROWS, WORD_CHARS, escape_markdown
+from minimax_dagster.metadata.markdown import ERROR_CHARS, ID_CHARS, MAX_LISTED, WORD_CHARS, escape_markdown
+from minimax_dagster.metadata.tables import TABLE_ROWS
 from minimax_dagster.production.preview import PlannedOutcome, ProductionPlan
-from minimax_dagster.progress import display
-
-#: Paid prompts listed in the cap's failure; the rest are counted.
-MAX_LISTED = 50
+from minimax_dagster.production.progress import display
 
 #: How each decision is said in a log line and in the table.
 _SAID = {

@@ -95,6 +95,17 @@ class MiniMaxResource(dg.ConfigurableResource):
         default=2.0, ge=0, description="Exponential backoff factor between retries (s)."
     )
     backoff_max: float = Field(default=30.0, ge=0, description="Longest single wait between retries (s).")
+    capacity_wait: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds to wait (the account's slot held) before creating again after a 429 without "
+        "Retry-After, or a 502/503/504 that outlasted the retries above.",
+    )
+    download_backoff: float = Field(
+        default=2.0,
+        ge=0,
+        description="First wait (s) between attempts at storing a paid video; doubles with each attempt.",
+    )
     retry_total_seconds: float = Field(
         default=300.0, gt=0, description="Most seconds spent retrying one request."
     )
@@ -188,13 +199,16 @@ class MiniMaxResource(dg.ConfigurableResource):
         found at run time (``accounts``, see :meth:`capacity_by_account`), how long generations took lately
         (``generation_hint``, seconds; paces the looks at accounts full in S3) and this resource's limits.
 
-        The waits after the client's own retries are bounded by the same settings: ``backoff_max`` before
-        creating again after a 429/5xx that outlasted them, ``backoff_factor`` between attempts at storing a
-        paid video.
+        The waits after the client's own retries have fields of their own: ``capacity_wait`` before creating
+        again after a 429/5xx that outlasted them, ``download_backoff`` between attempts at storing a paid video.
 
         >>> settings = MiniMaxResource(api_token="x", default_max_jobs=3).producer_settings(bucket="b", prefix="p")
         >>> settings.capacity, settings.capacity_wait, settings.policy.allowed_hosts[0]
         (3, 30.0, 'hailuoai.video')
+        >>> tuned = MiniMaxResource(api_token="x", backoff_max=99, capacity_wait=4, download_backoff=0.5)
+        >>> settings = tuned.producer_settings(bucket="b", prefix="p")
+        >>> settings.capacity_wait, settings.download_backoff
+        (4.0, 0.5)
         """
         return ProducerSettings(
             bucket=bucket,
@@ -203,8 +217,8 @@ class MiniMaxResource(dg.ConfigurableResource):
             accounts=dict(accounts or {}),
             default_capacity=self.default_max_jobs,
             generation_deadline=self.generation_deadline,
-            capacity_wait=self.backoff_max,
-            download_backoff=self.backoff_factor,
+            capacity_wait=self.capacity_wait,
+            download_backoff=self.download_backoff,
             regenerate_failed=regenerate_failed,
             asset_name=asset_name,
             store_concurrency=self.store_concurrency,
@@ -229,7 +243,7 @@ class MiniMaxResource(dg.ConfigurableResource):
             return CapacityByAccount({a.account: a.max_jobs for a in self.accounts}, source="configured")
         if client is None:
             return CapacityByAccount(source="unknown", problem="no client to ask GET accounts")
-        log = logging.getLogger("minimax_dagster.resources")
+        log = logging.getLogger("minimax_dagster.resources.minimax")
         try:
             listed = client.get_accounts()
         except (MiniMaxError, ValueError) as exc:

@@ -1,9 +1,9 @@
 """``build_minimax_video_asset``: an asset that turns an upstream asset's prompts into videos in S3.
 
 The asset's value is the :class:`~minimax_dagster.production.manifest.VideoManifest` (one entry per prompt), stored by
-:class:`~minimax_dagster.io_manager.S3JsonIOManager`, so lineage runs prompts → videos → whatever consumes them.
+:class:`~minimax_dagster.resources.io_manager.S3JsonIOManager`, so lineage runs prompts → videos → whatever consumes them.
 The factory only builds the definition; what a materialization does is
-:class:`~minimax_dagster.execution.MiniMaxVideoRun`. Each partition's materialization carries its own counts,
+:class:`~minimax_dagster.assets.run.MiniMaxVideoRun`. Each partition's materialization carries its own counts,
 timings, table of videos, video ids, manifest path and ``dagster/row_count``; the definition carries the
 manifest's ``dagster/column_schema``.
 
@@ -20,8 +20,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from minimax_dagster.execution import MiniMaxVideoRun, VideoAssetOptions
-from minimax_dagster.metadata import manifest_column_schema
+from minimax_dagster.assets.options import VideoAssetOptions
+from minimax_dagster.assets.run import MiniMaxVideoRun
+from minimax_dagster.metadata.tables import manifest_column_schema
 from minimax_dagster.storage import normalize_prefix
 
 #: The kinds every video asset has; ``kinds=`` adds to them.

@@ -3,21 +3,16 @@
 The producer reports everything: every heartbeat and every "processing" state of every stream. A person wants
 each video's milestones (created with its video id, image ready, video ready, finished, stored or failed) and,
 in a large run, a periodic summary. Each line of ``context.log`` is a synchronous event-log write on the step's
-thread, and that thread is also the one draining the producer's notes: writing one record per note, it falls
-behind. Profiled on a 60-video single-run backfill (capacity 10, T = 1 s, heartbeats every 0.1 s): 1,274 notes
-written as 1,274 records, 94 % of the step thread's time in the event log's sqlite writes, up to 474 notes
-queued, and the step ending 2.7 s after the last video was stored (11 s under the profiler).
+thread, and that thread is also the one draining the producer's notes: written one record per note, it falls
+behind (``benchmarks/RESULTS.md`` has the profile).
 
 So here, by default, a video costs at most five lines: its milestones, with the remarks the producer makes
 about it (an uploaded image, the stored object, "finished" a moment before it) joined to the next one;
 heartbeats, repeated states and polls only update counts, summed up every ``summary_interval`` seconds. And
 every line goes through :class:`BoundedLog`, which writes at most about one record a second (a few saved up)
 and spends at most half the thread's time writing: lines that come faster, or while records are slow, share
-the next record, so logging never queues behind production and its cost does not grow with the run. A record
-costs the step 3 to 9 ms of CPU (sqlite, 2 cores, load 2 to 8) whatever it holds: at one record per line
-(about 4 lines per video) it was most of the Dagster layer's cost per video. The 100-video in-process run of
-``benchmarks.overhead`` (4 partitions, capacity 10, T = 1 s, heartbeats every 0.1 s) then writes 0.3 to 0.5
-records per video, and a run of a few videos still sees each line in its own record.
+the next record, so logging never queues behind production and its cost does not grow with the run, while a
+run of a few videos still sees each line in its own record.
 
 This module does not import dagster: the log is anything with ``debug``/``info``/``warning``/``error``.
 
@@ -38,30 +33,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from minimax_dagster.api.models import StreamEvent
 from minimax_dagster.production import Note
+from minimax_dagster.production.bounded_log import LEVELS, BoundedLog, by_level
 from minimax_dagster.production.manifest import ManifestEntry
 from minimax_dagster.production.prompts import VideoPrompt
 
 #: A prompt of a run: ``(partition, id)``; the partition is ``None`` for an unpartitioned asset.
 PromptKey = tuple[str | None, str]
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_NAMES = {number: name for name, number in LEVELS.items()}
+
 _PREFIX = re.compile(r"\[([^\]]*)\] ")
+
+
 #: :meth:`VideoProgress.note` lets a note that adds no line (a heartbeat) do the timed work at most this often.
 TICK_SECONDS = 0.05
-
-
-class Log(Protocol):
-    """What :class:`BoundedLog` writes to: ``context.log`` in a step, or a ``logging.Logger``."""
-
-    def debug(self, msg: str) -> object: ...
-    def info(self, msg: str) -> object: ...
-    def warning(self, msg: str) -> object: ...
-    def error(self, msg: str) -> object: ...
 
 
 def label(key: PromptKey) -> str:
@@ -81,112 +68,6 @@ def display(key: PromptKey) -> str:
     """
     partition, prompt_id = key
     return f"{partition}/{prompt_id}" if partition is not None else prompt_id
-
-
-class BoundedLog:
-    """Log lines written as few, bounded event-log records: logging never queues behind production.
-
-    :meth:`add` only queues a line; :meth:`tick` writes what is queued, as long as two budgets allow a record
-    now: each line its own record when the budget covers them all, else all of them joined in one:
-
-    * ``records_per_second`` (with ``burst_records`` saved up): each record is a synchronous event-log write
-      that costs the step a few milliseconds of CPU whatever it holds, so a run whose lines come faster than
-      this gets the same lines in fewer records; a run whose lines come slower sees each line in its own
-      record (``math.inf``: no such limit, though more than ``burst_records`` lines waiting share one);
-    * ``duty``: the share of the writer's time spent writing (``burst`` seconds saved up), for when records
-      get slow (a loaded database): the lines then wait and the next record carries them all.
-
-    No line is dropped, and the records per second stay bounded whatever the rate of lines. :meth:`flush`
-    writes everything now, as one record.
-
-    >>> import logging
-    >>> log = BoundedLog(logging.getLogger("bounded-log-example"), records_per_second=1.0, burst_records=1)
-    >>> for n in range(5):
-    ...     log.add("info", f"line {n}")
-    ...     log.tick()
-    >>> log.flush()
-    >>> log.records, log.lines
-    (2, 5)
-    """
-
-    def __init__(
-        self,
-        log: Log,
-        *,
-        records_per_second: float = 1.0,
-        burst_records: int = 5,
-        duty: float = 0.5,
-        burst: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._log = log
-        self._rate = records_per_second
-        self._burst_records = max(1, burst_records)
-        self._duty = duty
-        self._burst = burst
-        self._clock = clock
-        self._pending: list[tuple[int, str]] = []
-        self._allowance = float(self._burst_records)
-        self._tokens = burst
-        self._refilled = clock()
-        self.records = 0
-        self.lines = 0
-        self.merged = 0
-
-    @property
-    def waiting(self) -> int:
-        """How many lines are queued, not yet written."""
-        return len(self._pending)
-
-    def add(self, level: str | int, text: str) -> None:
-        """Queue one line (``level`` a name such as ``"info"`` or a ``logging`` number)."""
-        number = level if isinstance(level, int) else LEVELS.get(level, LEVELS["info"])
-        self._pending.append((number, text))
-
-    def tick(self) -> None:
-        """Write the queued lines (as one record) if both budgets allow a record now."""
-        self._write(force=False)
-
-    def flush(self) -> None:
-        """Write every queued line now."""
-        self._write(force=True)
-
-    def _write(self, *, force: bool) -> None:
-        now = self._clock()
-        elapsed = now - self._refilled
-        self._refilled = now
-        self._tokens = min(self._burst, self._tokens + elapsed * self._duty)
-        self._allowance = (
-            min(self._burst_records, self._allowance + elapsed * self._rate)
-            if self._rate < math.inf
-            else self._burst_records
-        )
-        if not self._pending or (not force and (self._tokens <= 0 or self._allowance < 1)):
-            return
-        if len(self._pending) <= self._allowance:
-            # The budget covers a record per line: each its own (a warning stands out on its own).
-            while self._pending and self._tokens > 0:
-                level, text = self._pending.pop(0)
-                self.lines += 1
-                self._record(level, text)
-            if not self._pending or not force:
-                return
-        pending, self._pending = self._pending, []
-        self.lines += len(pending)
-        if len(pending) == 1:
-            self._record(*pending[0])
-            return
-        self.merged += 1
-        text = "\n".join(line for _, line in pending)
-        note = f"({len(pending)} lines in one record, so that logging keeps up with the videos)"
-        self._record(max(number for number, _ in pending), f"{text}\n{note}")
-
-    def _record(self, level: int, text: str) -> None:
-        started = self._clock()
-        getattr(self._log, _NAMES.get(level, "info"), self._log.info)(text)
-        self.records += 1
-        self._allowance -= 1
-        self._tokens -= self._clock() - started
 
 
 class PromptBook:
@@ -370,8 +251,7 @@ class VideoProgress:
 
     def _release_held(self, key: PromptKey) -> None:
         video = self._videos[key]
-        if video.remarks:
-            self.log.add(max(n for n, _ in video.remarks), self._join(key, key[1], video.remarks))
+        self._add(key, key[1], video.remarks)
         self._release(key, video)
 
     def _hold(self, key: PromptKey, video: _Video, level: int, text: str) -> None:
@@ -385,7 +265,7 @@ class VideoProgress:
         video = self._videos.get(key) if key else None
         parts: list[tuple[int, str]] = [*(video.remarks if video else []), (level, _strip(note))]
         self._release(key, video)
-        self.log.add(max(n for n, _ in parts), self._join(key, note.prompt_id, parts))
+        self._add(key, note.prompt_id, parts)
 
     def _finish(self, key: PromptKey, entry: ManifestEntry) -> None:
         video = self._videos[key]
@@ -403,13 +283,19 @@ class VideoProgress:
                 parts.append((level, f"failed: {entry.error}"))
         done = len(self.book) - self.book.open
         parts.append((level, f"{done}/{len(self.book)} done"))
-        self.log.add(level, self._join(key, entry.id, parts))
+        self._add(key, entry.id, parts)
 
     def _release(self, key: PromptKey | None, video: _Video | None) -> None:
         if video is not None:
             video.remarks = []
         if key is not None:
             self._held.discard(key)
+
+    def _add(self, key: PromptKey | None, prompt_id: str | None, parts: list[tuple[int, str]]) -> None:
+        """Queue the video's ``parts`` joined: one line per level, so a line never mixes levels (a failure is
+        not said at error level together with a milestone)."""
+        for level, texts in by_level(parts):
+            self.log.add(level, self._join(key, prompt_id, [(level, text) for text in texts]))
 
     @staticmethod
     def _join(key: PromptKey | None, prompt_id: str | None, parts: list[tuple[int, str]]) -> str:

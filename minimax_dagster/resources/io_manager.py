@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import BaseModel, Field, PrivateAttr
 
-from minimax_dagster.resources import MiniMaxS3Resource, s3_client_from_resource
+from minimax_dagster.resources.minimax import MiniMaxS3Resource, s3_client_from_resource
 from minimax_dagster.storage import get_json, normalize_prefix, put_json, s3_uri
 
 UNPARTITIONED = "__all__"
@@ -116,13 +116,13 @@ class S3JsonIOManager(dg.ConfigurableIOManager):
                     continue
                 out[partition] = _load(data, model)
             return out
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        key = self.object_key(path, partition)
+        only = context.asset_partition_key if context.has_asset_partitions else None
+        key = self.object_key(path, only)
         data = get_json(client, self.bucket, key)
         if data is None:
             raise dg.Failure(
                 f"no value for {asset_key.to_user_string()}"
-                + (f" partition {partition!r}" if partition else "")
+                + (f" partition {only!r}" if only else "")
                 + f" at {s3_uri(self.bucket, key)}: materialize it first"
             )
         return _load(data, model)

@@ -1,7 +1,7 @@
 """The job record of a video key as the producer uses it: a new record is also the claim on the key, and every
 change of it (the video id, the stored video, a failure, giving the key up) is one conditional write.
 
-See :mod:`minimax_dagster.storage.records` for the record itself. A worker holds the record of each video it
+See :mod:`minimax_dagster.storage.job_records` for the record itself. A worker holds the record of each video it
 produces (:class:`HeldRecord`): the ``holder`` field of the object is its claim, renewed by the run's
 :class:`~minimax_dagster.storage.ClaimKeeper` while it works.
 

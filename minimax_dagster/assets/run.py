@@ -8,11 +8,11 @@ MiniMaxVideoRun(context, options).events(prompts)``, and the run goes through th
    run will use, and given their ``partition``. Nothing is paid for or written before it returns a
    :class:`VideoPlan`.
    Between this pass and the next: with ``dry_run``, :meth:`~MiniMaxVideoRun.dry_run` reports what the run
-   would do (:mod:`~minimax_dagster.dry_run`) and the run ends there; with ``max_new_videos``, a run that
+   would do (:mod:`~minimax_dagster.assets.dry_run`) and the run ends there; with ``max_new_videos``, a run that
    would create more paid jobs fails before the first create.
 2. :meth:`~MiniMaxVideoRun.produce` — multipart uploads an interrupted run left behind are aborted; the
    producer makes the videos; its notes become log lines and counts
-   (:class:`~minimax_dagster.progress.VideoProgress`) and its entries are attributed to ``(partition, id)``.
+   (:class:`~minimax_dagster.production.progress.VideoProgress`) and its entries are attributed to ``(partition, id)``.
 3. :meth:`~MiniMaxVideoRun.report` — one manifest per partition, each partition's materialization with its own
    metadata (``context.add_asset_metadata(..., partition_key=...)``: counts, timings, table, video ids, manifest
    path, ``dagster/row_count``), the run-wide totals once in a log line, the value, and the failure when
@@ -29,7 +29,6 @@ value (Dagster skips them in that run); the report is an ``AssetObservation`` pe
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections import Counter
@@ -42,72 +41,22 @@ import dagster as dg
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, NotFoundError
 from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
-from minimax_dagster.dry_run import PlanReport, cap_failure
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.metadata import (
-    THUMBNAIL_ROWS,
-    PosterThumbnails,
-    VideoLinks,
-    materialization_metadata,
-)
+from minimax_dagster.assets.dry_run import PlanReport, cap_failure
+from minimax_dagster.assets.options import RECORDS_PER_SECOND, VideoAssetOptions
+from minimax_dagster.metadata.links import VideoLinks
+from minimax_dagster.metadata.markdown import MAX_LISTED
+from minimax_dagster.metadata.tables import materialization_metadata
+from minimax_dagster.metadata.thumbnails import THUMBNAIL_ROWS, PosterThumbnails
+from minimax_dagster.production.bounded_log import BoundedLog
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
+from minimax_dagster.production.progress import PromptBook, PromptKey, VideoProgress, display
 from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
 from minimax_dagster.production.store import PosterHandler
-from minimax_dagster.progress import BoundedLog, PromptBook, PromptKey, VideoProgress, display
-from minimax_dagster.resources import MiniMaxResource, s3_client_from_resource
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.resources.minimax import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads
-
-#: Event-log records a second the run's progress lines may take (with a few saved up); faster lines share
-#: records. Each record is a synchronous event-log write costing the step's thread a few ms of CPU.
-RECORDS_PER_SECOND = 1.0
-#: Problems and failures listed in a failure's text; the rest are counted.
-MAX_LISTED = 50
-
-
-@dataclass(frozen=True)
-class VideoAssetOptions:
-    """What the factory fixed for one video asset (see :func:`~minimax_dagster.assets.build_minimax_video_asset`
-    for each option); ``allow_partial`` and ``regenerate_failed`` may be overridden by run config.
-
-    >>> VideoAssetOptions(asset_name="videos", bucket="b", prefix="p").summary_interval
-    30.0
-    """
-
-    asset_name: str
-    bucket: str
-    prefix: str
-    template_id: str | None = None
-    check_templates: bool = True
-    allow_partial: bool = False
-    regenerate_failed: bool = False
-    log_heartbeats: bool = False
-    summary_interval: float = 30.0
-    video_link_base_url: str | None = None
-    presign_links_seconds: int = 0
-    minimax_resource_key: str = "minimax"
-    s3_resource_key: str = "s3"
-    io_manager_key: str = "minimax_io_manager"
-    max_new_videos: int | None = None
-    dry_run: bool = False
-
-    def with_run_config(
-        self,
-        allow_partial: bool | None,
-        regenerate_failed: bool | None,
-        *,
-        dry_run: bool = False,
-        max_new_videos: int | None = None,
-    ) -> VideoAssetOptions:
-        """These options with the run's config applied (``None`` keeps the factory's value)."""
-        return dataclasses.replace(
-            self,
-            allow_partial=self.allow_partial if allow_partial is None else allow_partial,
-            regenerate_failed=self.regenerate_failed if regenerate_failed is None else regenerate_failed,
-            dry_run=dry_run,
-            max_new_videos=self.max_new_videos if max_new_videos is None else max_new_videos,
-        )
 
 
 @dataclass(frozen=True)
@@ -510,7 +459,10 @@ def _validate(
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise dg.Failure(
             description=f"{len(problems)} invalid prompt row(s); no video was created:\n{shown}{more}",
-            metadata={"invalid_rows": len(problems), "first_problems": dg.MetadataValue.json(problems[:50])},
+            metadata={
+                "invalid_rows": len(problems),
+                "first_problems": dg.MetadataValue.json(problems[:MAX_LISTED]),
+            },
             allow_retries=False,
         )
     return out

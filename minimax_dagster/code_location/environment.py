@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from minimax_dagster.api.client import DEFAULT_BASE_URL
-from minimax_dagster.resources import (
+from minimax_dagster.resources.minimax import (
     DEFAULT_DOWNLOAD_HOSTS,
     AccountConfig,
     MiniMaxResource,

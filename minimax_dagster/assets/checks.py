@@ -8,7 +8,7 @@ partition when a run covers several partitions; the checks yield Dagster's ``Ass
 partition instead.)
 
 >>> import dagster as dg
->>> from minimax_dagster.assets import build_minimax_video_asset
+>>> from minimax_dagster.assets.factory import build_minimax_video_asset
 >>> videos = build_minimax_video_asset("videos", prompts="prompts", template_id="1", bucket="b")
 >>> [c.check_key.name for c in build_video_checks(videos)]
 ['videos_in_s3', 'all_prompts_present']
@@ -24,12 +24,10 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.production.manifest import VideoManifest
-from minimax_dagster.resources import s3_client_from_resource
+from minimax_dagster.resources.minimax import s3_client_from_resource
 from minimax_dagster.storage import head_object, read_head_bytes
-
-#: Problems listed in a check's metadata; the rest are counted.
-MAX_LISTED = 25
 
 #: One partition's outcome: passed, severity, description, metadata.
 Outcome = tuple[bool, dg.AssetCheckSeverity, str, dict[str, Any]]
@@ -169,6 +167,7 @@ def _evaluate_per_partition(
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
     partitions = _run_partitions(context)
     for partition, manifest in manifests_by_partition(manifest_value, partitions).items():
+        metadata: dict[str, Any]
         if manifest is None:
             passed, severity, description, metadata = (
                 False,
@@ -201,7 +200,7 @@ def build_video_checks(
     s3_resource_key: str = "s3",
     blocking: bool = False,
 ) -> list[dg.AssetChecksDefinition]:
-    """Two checks on a video asset built by :func:`~minimax_dagster.assets.build_minimax_video_asset`, each
+    """Two checks on a video asset built by :func:`~minimax_dagster.assets.factory.build_minimax_video_asset`, each
     evaluated per partition of the run.
 
     ``videos_in_s3`` (error severity): every generated or reused entry's object exists, starts with an MP4
@@ -211,7 +210,8 @@ def build_video_checks(
     partitions_def = video_asset.partitions_def
     asset_key = video_asset.key
 
-    @dg.asset_check(
+    # dagster types a check as returning one AssetCheckResult; it also runs one that yields its evaluations.
+    @dg.asset_check(  # type: ignore[arg-type]
         asset=video_asset,
         name="videos_in_s3",
         description="Every video in the manifest is in S3, is an MP4 (ftyp) and has the recorded size.",
@@ -232,7 +232,7 @@ def build_video_checks(
             outcome=lambda m: objects_outcome(s3, m),
         )
 
-    @dg.asset_check(
+    @dg.asset_check(  # type: ignore[arg-type]
         asset=video_asset,
         name="all_prompts_present",
         description="Every requested prompt has a manifest entry; failed entries are reported as a warning.",

@@ -2,8 +2,8 @@
 
 Written the way dagster-sling's ``SlingReplicationCollectionComponent`` is: a ``dg.Component`` that is also a
 ``dg.Resolvable`` dataclass (its fields are the YAML attributes, validated with the line of any mistake),
-``build_defs`` making the asset through :func:`~minimax_dagster.assets.build_minimax_video_asset` and its checks
-through :func:`~minimax_dagster.checks.build_video_checks`, and a scaffolder for ``dg scaffold defs``. It is
+``build_defs`` making the asset through :func:`~minimax_dagster.assets.factory.build_minimax_video_asset` and its checks
+through :func:`~minimax_dagster.assets.checks.build_video_checks`, and a scaffolder for ``dg scaffold defs``. It is
 registered through the ``dagster_dg_cli.registry_modules`` entry point, so ``dg list components`` lists it as
 ``minimax_dagster.MiniMaxVideoComponent``.
 
@@ -27,14 +27,12 @@ from typing import Annotated, Any
 import dagster as dg
 from dagster.components.resolved.core_models import ResolvedAssetKey
 
-from minimax_dagster.assets import build_minimax_video_asset
-from minimax_dagster.checks import build_video_checks
-from minimax_dagster.component_attributes import (
+from minimax_dagster.assets.checks import build_video_checks
+from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.components.video.attributes import (
     BackfillPolicyModel,
     FreshnessModel,
-    MiniMaxResources,
     PartitionsModel,
-    ResourceKeysModel,
     RetryPolicyModel,
     VideoChecksModel,
     located_error,
@@ -46,9 +44,10 @@ from minimax_dagster.component_attributes import (
     resolve_retry_policy,
     text_field,
 )
-from minimax_dagster.component_scaffold import MiniMaxVideoScaffolder
-from minimax_dagster.io_manager import PartitionedValues, S3JsonIOManager
+from minimax_dagster.components.video.resource_attributes import MiniMaxResources, ResourceKeysModel
+from minimax_dagster.components.video.scaffolder import MiniMaxVideoScaffolder
 from minimax_dagster.production.prompts import PromptValidationError, validate_prompt_rows
+from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.storage import normalize_prefix
 
 #: In a prompt row's text, replaced by the partition key (``"Sunrise over Lisbon on {partition_key}"``).
@@ -375,7 +374,7 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
         return dg.Definitions(assets=assets, asset_checks=checks, resources=self.bound_resources())
 
     def build_video_asset(self) -> dg.AssetsDefinition:
-        """The asset, through :func:`~minimax_dagster.assets.build_minimax_video_asset`."""
+        """The asset, through :func:`~minimax_dagster.assets.factory.build_minimax_video_asset`."""
         *parents, name = self.asset_key.path
         keys = self.resource_keys
         # Dagster's asset options are passed only when set, so the factory's own defaults stay in charge.

@@ -1,7 +1,7 @@
 """Prompt datasets in S3: one JSON list of prompt rows per dataset, one dynamic partition per dataset.
 
 A dataset ``<name>`` lives at ``s3://<bucket>/<folder><name>.json`` (the folder is usually
-:attr:`~minimax_dagster.settings.EnvSettings.datasets_prefix`). :func:`build_prompt_datasets_asset` makes the
+:attr:`~minimax_dagster.code_location.environment.EnvSettings.datasets_prefix`). :func:`build_prompt_datasets_asset` makes the
 upstream asset that reads them (the demo's ``dataset_prompts``, the deployment's ``batch_prompts``), on
 :func:`read_prompt_datasets`.
 
@@ -24,8 +24,8 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from minimax_dagster.io_manager import PartitionedValues
-from minimax_dagster.resources import s3_client_from_resource
+from minimax_dagster.resources.io_manager import PartitionedValues
+from minimax_dagster.resources.minimax import s3_client_from_resource
 from minimax_dagster.storage import get_json, s3_uri
 
 
@@ -69,7 +69,7 @@ def build_prompt_datasets_asset(
 
 def read_prompt_datasets(context: dg.AssetExecutionContext, s3_client: Any, bucket: str, folder: str) -> Any:
     """The rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``: one list, or
-    :class:`~minimax_dagster.io_manager.PartitionedValues` when the run covers several partitions.
+    :class:`~minimax_dagster.resources.io_manager.PartitionedValues` when the run covers several partitions.
 
     A missing dataset, or one that is not a JSON list, fails the step naming its S3 URI.
     """

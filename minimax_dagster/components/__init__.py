@@ -1,0 +1,1 @@
+"""dg components (``dg list components``, ``dg scaffold defs``), one folder each."""

@@ -1,0 +1,1 @@
+"""The Dagster resources: the MiniMax API (with its accounts) and S3, and the JSON IO manager."""
