@@ -206,7 +206,7 @@ class ApiTransport:
     ) -> tuple[bytes, bool]:
         """Up to ``cap`` decoded bytes of the body, and whether there was more (or it came too slowly).
 
-        The response is closed afterwards. Each ``read`` decodes at most what it returns (urllib3 >= 2.6), so
+        The response is closed afterwards. Each ``read1`` decodes at most what it returns (urllib3 >= 2.6), so
         a compressed body is bounded by the same cap as a plain one.
         """
         raw = response.raw
@@ -221,7 +221,7 @@ class ApiTransport:
                         f"{self.limits.body_seconds} s ({got} bytes so far; {setting} is {cap})",
                         status=response.status_code,
                     )
-                piece = raw.read(min(_BODY_CHUNK, cap + 1 - got), decode_content=True)
+                piece = raw.read1(min(_BODY_CHUNK, cap + 1 - got), decode_content=True)
                 if not piece:
                     break
                 pieces.append(piece)
