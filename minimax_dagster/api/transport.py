@@ -164,7 +164,7 @@ class ApiTransport:
         try:
             data, cut = self._read_body(method, path, response, cap, "max_error_body_bytes")
         except MiniMaxError as exc:
-            data, cut, unread = b"", False, f" (its body could not be read: {exc.message})"
+            data, cut, unread = bytearray(), False, f" (its body could not be read: {exc.message})"
         text = data.decode("utf-8", errors="replace")
         body: Any = text
         if not cut:
@@ -203,7 +203,7 @@ class ApiTransport:
 
     def _read_body(
         self, method: str, path: str, response: requests.Response, cap: int, setting: str
-    ) -> tuple[bytes, bool]:
+    ) -> tuple[bytearray, bool]:
         """Up to ``cap`` decoded bytes of the body, and whether there was more (or it came too slowly).
 
         The response is closed afterwards. Each ``read1`` decodes at most what it returns (urllib3 >= 2.6), so
@@ -211,21 +211,19 @@ class ApiTransport:
         """
         raw = response.raw
         deadline = time.monotonic() + self.limits.body_seconds
-        pieces: list[bytes] = []
-        got = 0
+        data = bytearray()  # one buffer, no join or slice copies: the peak stays near the cap
         try:
-            while got <= cap:
+            while len(data) <= cap:
                 if time.monotonic() > deadline:
                     raise AnswerTooLargeError(
                         f"{method} {path}: the answer's body was not complete after ReadLimits.body_seconds = "
-                        f"{self.limits.body_seconds} s ({got} bytes so far; {setting} is {cap})",
+                        f"{self.limits.body_seconds} s ({len(data)} bytes so far; {setting} is {cap})",
                         status=response.status_code,
                     )
-                piece = raw.read1(min(_BODY_CHUNK, cap + 1 - got), decode_content=True)
+                piece = raw.read1(min(_BODY_CHUNK, cap + 1 - len(data)), decode_content=True)
                 if not piece:
                     break
-                pieces.append(piece)
-                got += len(piece)
+                data += piece
         except (HTTPError, DecodeError, OSError, requests.exceptions.RequestException) as exc:
             raise AnswerLostError(
                 f"{method} {path}: the answer's body was lost ({short_error(exc)})",
@@ -233,8 +231,10 @@ class ApiTransport:
             ) from None
         finally:
             response.close()
-        data = b"".join(pieces)
-        return data[:cap], got > cap
+        cut = len(data) > cap
+        if cut:
+            del data[cap:]
+        return data, cut
 
     def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self._request(
