@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run the benchmarks, each in its own process, and print one table.
 
-``--only backfill|overhead|memory|finish-to-s3|wide`` (comma-separated for several), ``--quick`` for small
+``--only backfill|overhead|memory|finish-to-s3|wide|hostile`` (comma-separated for several), ``--quick`` for small
 sizes (a smoke test, not figures). Each benchmark starts its own simulator and moto processes and prints the
 machine, the load average at its start and a single-core speed figure first (the machine row once in the joint
 table). Progress goes to stderr; Dagster's console output of each benchmark is kept in
@@ -25,6 +25,7 @@ MODULES = {
     "memory": "benchmarks.memory",
     "finish-to-s3": "benchmarks.finish_to_s3",
     "wide": "benchmarks.wide",
+    "hostile": "benchmarks.hostile",
 }
 _PROGRESS = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
 

@@ -10,6 +10,7 @@ import gzip
 import random
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -33,7 +34,7 @@ def body_of(n: int) -> bytes:
 
 class SourceHandler(BaseHTTPRequestHandler):
     """Routes: /bytes/N, /chunked/N, /close/N, /cut/N/SENT, /cut-chunked/N/SENT, /cut-close/N/SENT,
-    /gzip/N, /slow/N?delay=S, /stall/N?after=K&sleep=S, /status/CODE, /redirect?to=URL,
+    /gzip/N, /gzip-zeros/N, /slow/N?delay=S, /stall/N?after=K&sleep=S, /status/CODE, /redirect?to=URL,
     /chain/K (K redirects, then /bytes/1000)."""
 
     protocol_version = "HTTP/1.1"
@@ -106,6 +107,16 @@ class SourceHandler(BaseHTTPRequestHandler):
         packed = gzip.compress(body_of(int(n)))
         self._head(Content_Length=str(len(packed)), Content_Encoding="gzip")
         self.wfile.write(packed)
+
+    def route_gzip_zeros(self, n: str, **_: str) -> None:
+        """N zero bytes gzip-compressed on the fly, close-delimited: about N / 1000 bytes on the wire."""
+        self.close_connection = True
+        self._head(Content_Encoding="gzip", Connection="close", Content_Type="video/mp4")
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = bytes(MiB)
+        for start in range(0, int(n), MiB):
+            self.wfile.write(packer.compress(block[: min(MiB, int(n) - start)]))
+        self.wfile.write(packer.flush())
 
     def route_slow(self, n: str, delay: str = "0.05", **_: str) -> None:
         body = body_of(int(n))

@@ -11,9 +11,16 @@ from minimax_dagster.storage import DownloadPolicy
 
 
 def producer_for(
-    sim: Any, s3_client: Any, bucket: str, *, on_poster: PosterHandler | None = None, **settings: Any
+    sim: Any,
+    s3_client: Any,
+    bucket: str,
+    *,
+    on_poster: PosterHandler | None = None,
+    client_options: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> VideoProducer:
-    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/``; ``settings`` override the defaults."""
+    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/``; ``settings`` override the defaults,
+    ``client_options`` those of its clients."""
     options: dict[str, Any] = {
         "bucket": bucket,
         "prefix": "minimax",
@@ -25,7 +32,8 @@ def producer_for(
     options.update(settings)
 
     def client() -> MiniMaxClient:
-        return MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0)
+        options = {"poll_interval": 0.1, "read_timeout": 5.0, **(client_options or {})}
+        return MiniMaxClient(sim.token, base_url=sim.base_url, **options)
 
     return VideoProducer(client, s3_client, ProducerSettings(**options), on_poster=on_poster)
 

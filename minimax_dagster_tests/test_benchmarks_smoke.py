@@ -34,6 +34,7 @@ BENCHMARK_MODULES = [
     "benchmarks.memory",
     "benchmarks.finish_to_s3",
     "benchmarks.wide",
+    "benchmarks.hostile",
 ]
 
 
@@ -120,3 +121,19 @@ def test_overhead_quick_prints_every_per_video_cost():
         "CPU demand / (cores x ideal)",
     ):
         assert isinstance(rows[(big, figure)].value, float), figure
+
+
+def test_hostile_quick_prints_a_row_per_case_and_each_ends_with_its_outcome():
+    rows = _rows(_run("benchmarks.hostile", "--quick", "--json").stdout)
+    _preamble_is_there(rows)
+    from benchmarks.hostile import CASES
+
+    for name in CASES:
+        row = rows[(name, "peak RSS growth")]
+        assert isinstance(row.value, float) and "creates " in row.note, row
+    assert (
+        "ReadLimits.max_sse_line_chars"
+        not in rows[("normal stream (the seed's 11 events)", "peak RSS growth")].note
+    )
+    assert "max_error_body_bytes" in rows[("300 MiB JSON error body (400)", "peak RSS growth")].note
+    assert "creates 1; ok, recovered by polling" in rows[("one 200 MiB data line", "peak RSS growth")].note

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from minimax_dagster import MiniMaxClient
+from minimax_dagster.api import ReconcilePolicy
 from minimax_dagster.production import ManifestEntry, Note, ProducerSettings, VideoProducer, VideoPrompt
 from minimax_dagster.simulator.media import VideoSpec, render_poster_png, render_video
 from minimax_dagster.storage import DownloadPolicy, VideoKeys, get_json, video_key
@@ -370,3 +371,28 @@ def test_the_runs_creates_on_one_account_read_its_list_once(
     entries, _ = run_collecting(producer, prompts)
     assert {e.status for e in entries.values()} == {"generated"} and simulator.counters()["creates"] == 6
     assert 1 <= len(lists) < 6 and set(lists) == {account}, lists
+
+
+# ------------------------------------------------------------------------------------------------ a hostile stream
+
+
+def test_an_oversized_stream_costs_no_other_video_and_no_second_create(
+    simulator: Any, s3_client: Any, bucket: str
+) -> None:
+    # One create's stream sends a line over ReadLimits.max_sse_line_chars after the video id (recovered by
+    # polling), another before it (reconciled: found on the account's list); the third stream is normal.
+    prompts = [
+        VideoPrompt(id="after", prompt="A crane in reeds [sim:oversized_after=1]", template_id=TEXT_TEMPLATE),
+        VideoPrompt(
+            id="before", prompt="A moth at a lamp [sim:oversized_after=0]", template_id=TEXT_TEMPLATE
+        ),
+        VideoPrompt(id="plain", prompt="A boat on a lake", template_id=TEXT_TEMPLATE),
+    ]
+    fast = {"reconcile": ReconcilePolicy(settle_seconds=0.05)}
+    entries = producer_for(simulator, s3_client, bucket, client_options=fast).produce(prompts)
+    assert [(e.id, e.status) for e in entries] == [
+        ("after", "generated"),
+        ("before", "generated"),
+        ("plain", "generated"),
+    ]
+    assert simulator.counters()["creates"] == 3

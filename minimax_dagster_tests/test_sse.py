@@ -374,7 +374,9 @@ def test_many_events_and_long_line_are_linear() -> None:
     long_line = b"data: " + b"y" * 2_000_000 + b"\n\n"
     start = time.perf_counter()
     events, _ = decode(*(stream[i : i + 7] for i in range(0, len(stream), 7)))
-    long_events, _ = decode(*(long_line[i : i + 100] for i in range(0, len(long_line), 100)))
+    roomy = SSEDecoder(max_line_chars=4_000_000, max_event_chars=4_000_000)  # over the default 1 Mi caps
+    long_chunks = (long_line[i : i + 100] for i in range(0, len(long_line), 100))
+    long_events = list(iter_sse_bytes(long_chunks, decoder=roomy))
     elapsed = time.perf_counter() - start
     assert len(events) == 20_000 and events[-1].id == "19999"
     assert len(long_events[0].data) == 2_000_000

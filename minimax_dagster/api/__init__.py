@@ -19,6 +19,7 @@
 
 from minimax_dagster.api.client import GenerationResult, MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError
+from minimax_dagster.api.limits import ReadLimits
 from minimax_dagster.api.models import AgentCreateRequest, FinalVideo, StreamEvent, VideoStatus
 from minimax_dagster.api.reconcile import ReconcilePolicy
 
@@ -28,6 +29,7 @@ __all__ = [
     "GenerationResult",
     "MiniMaxClient",
     "MiniMaxError",
+    "ReadLimits",
     "ReconcilePolicy",
     "StreamEvent",
     "VideoStatus",

@@ -48,7 +48,9 @@ from minimax_dagster.api.errors import (
     StreamEndedError,
     StreamError,
     StreamStalledError,
+    StreamTooLargeError,
 )
+from minimax_dagster.api.limits import ReadLimits
 from minimax_dagster.api.models import (
     AgentCreateRequest,
     FinalVideo,
@@ -66,6 +68,7 @@ __all__ = [
     "BoundedRetry",
     "GenerationResult",
     "MiniMaxClient",
+    "ReadLimits",
     "raise_for_video_status",
     "sniff_image_type",
 ]
@@ -104,6 +107,9 @@ class MiniMaxClient(ApiEndpoints):
         accounts: the accounts a create naming no account may go to; by default the video accounts GET accounts
             lists (``supportVideo`` and no ``error``). Only reconciliation uses it.
         reconcile: how a failed create is looked for (:class:`ReconcilePolicy`: settle time, pages, baseline).
+        limits: how much of one answer is read (:class:`ReadLimits`: the longest stream line and event, error
+            and JSON bodies). A stream cut by a cap is recovered like a dropped one (polling, or reconciliation
+            before the video id); never by a second create while the first may exist.
 
     >>> client = MiniMaxClient("secret-token", base_url="http://127.0.0.1:9/v1/minimax")
     >>> ("secret-token" in repr(client), client.reconcile_policy.settle_seconds)
@@ -129,6 +135,7 @@ class MiniMaxClient(ApiEndpoints):
         user_agent: str = "minimax-dagster",
         accounts: Sequence[str] | None = None,
         reconcile: ReconcilePolicy | None = None,
+        limits: ReadLimits | None = None,
     ) -> None:
         self.retry = transport_retry(
             max_retries,
@@ -145,6 +152,7 @@ class MiniMaxClient(ApiEndpoints):
             retry=self.retry,
             session=session,
             user_agent=user_agent,
+            limits=limits,
         )
         self.poll_interval = poll_interval
         self.generation_deadline = generation_deadline
@@ -313,7 +321,10 @@ class MiniMaxClient(ApiEndpoints):
         final_seen = False
         failure: StreamError | None = None
         try:
-            for event in read_stream(response.raw, limit=limit, read_timeout=self.read_timeout):
+            stream = read_stream(
+                response.raw, limit=limit, read_timeout=self.read_timeout, limits=self.limits
+            )
+            for event in stream:
                 if event.video_id and video_id is None:
                     video_id = event.video_id
                     with self._streamed_lock:
@@ -323,7 +334,7 @@ class MiniMaxClient(ApiEndpoints):
                 yield event
                 if event.status == "finished":
                     break
-        except (StreamStalledError, StreamEndedError) as exc:
+        except (StreamStalledError, StreamEndedError, StreamTooLargeError) as exc:
             failure = exc
         except GenerationTimeoutError as exc:
             exc.video_id = video_id

@@ -22,31 +22,38 @@ from typing import Any
 
 import requests
 from pydantic import ValidationError
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from minimax_dagster.api.errors import (
     GenerationTimeoutError,
     ModeratedError,
     StreamEndedError,
     StreamStalledError,
+    StreamTooLargeError,
     VideoFailedError,
 )
+from minimax_dagster.api.limits import ReadLimits
 from minimax_dagster.api.models import StreamEvent, VideoStatus
-from minimax_dagster.api.sse import SSEDecoder
+from minimax_dagster.api.sse import ServerSentEvent, SSEDecoder, SSELimitError
 
 # The client's logger: stream warnings have always been logged under it.
 logger = logging.getLogger("minimax_dagster.api.client")
 
 
-def read_stream(raw: Any, *, limit: float, read_timeout: float) -> Iterator[StreamEvent]:
+def read_stream(
+    raw: Any, *, limit: float, read_timeout: float, limits: ReadLimits | None = None
+) -> Iterator[StreamEvent]:
     """Yield the events of an event-stream body (``response.raw``) as their bytes arrive.
 
     ``limit`` is a ``time.monotonic()`` deadline. A silent socket raises :class:`StreamStalledError`, a broken one
-    :class:`StreamEndedError`, and so does the end of the body (the caller stops reading at ``finished``). A
-    malformed event is logged and skipped.
+    :class:`StreamEndedError`, and so does the end of the body (the caller stops reading at ``finished``). A line
+    or an event over its cap in ``limits`` raises :class:`StreamTooLargeError`. A malformed event is logged and
+    skipped. A compressed body is decoded at most 64 KiB per read (urllib3 >= 2.6 bounds its decompressors), so
+    the caps count decoded characters.
     """
+    limits = limits or ReadLimits()
     raw.decode_content = True
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_line_chars=limits.max_sse_line_chars, max_event_chars=limits.max_sse_event_chars)
     while True:
         if time.monotonic() >= limit:
             raise GenerationTimeoutError("the generation deadline passed while streaming")
@@ -56,15 +63,28 @@ def read_stream(raw: Any, *, limit: float, read_timeout: float) -> Iterator[Stre
             raise StreamStalledError(
                 f"no bytes for {read_timeout:.0f} s (heartbeats should come every ~10 s)"
             ) from None
-        except (ProtocolError, OSError, requests.exceptions.RequestException) as exc:
+        except (ProtocolError, DecodeError, OSError, requests.exceptions.RequestException) as exc:
             raise StreamEndedError(f"the stream broke: {short_error(exc)}") from None
         if not chunk:
             decoder.close()
             raise StreamEndedError("the stream ended without a finished event")
-        for sse in decoder.feed(chunk):
-            event = parse_event(sse.data)
-            if event is not None:
-                yield event
+        try:
+            decoded = decoder.feed(chunk)
+        except SSELimitError as exc:
+            yield from _parsed(exc.events)  # whole events before the cap: one may carry the video id
+            setting = "max_sse_line_chars" if exc.what == "line" else "max_sse_event_chars"
+            raise StreamTooLargeError(
+                f"the stream was cut: an SSE {exc.what} is longer than {exc.limit} characters (ReadLimits."
+                f"{setting}); the documented events are a few KB, so the upstream is broken, or raise the limit"
+            ) from None
+        yield from _parsed(decoded)
+
+
+def _parsed(events: list[ServerSentEvent]) -> Iterator[StreamEvent]:
+    for sse in events:
+        event = parse_event(sse.data)
+        if event is not None:
+            yield event
 
 
 def parse_event(data: str) -> StreamEvent | None:

@@ -191,7 +191,7 @@ class ApiEndpoints(ApiTransport):
                     data=data,
                     headers={"Content-Type": kind},
                 )
-                return UploadedFile.model_validate(response.json())
+                return UploadedFile.model_validate(self._read_json("POST", "files", response))
             except (ServerError, AnswerLostError) as exc:
                 if isinstance(exc, ServerError) and exc.status not in MAYBE_DONE_STATUSES:
                     raise

@@ -125,6 +125,28 @@ class StreamStalledError(StreamError):
     """The stream stayed silent for longer than the read timeout (heartbeats come about every 10 s)."""
 
 
+class StreamTooLargeError(StreamError):
+    """A line or an event of the stream went over its cap (:class:`~minimax_dagster.api.limits.ReadLimits`).
+
+    The stream is cut there; as for a dropped stream, the client then polls the video when its id is known and
+    reconciles the create otherwise, so this reaches the caller only when neither can find the video.
+
+    >>> StreamTooLargeError("an SSE line is longer than 1048576 characters").retryable
+    True
+    """
+
+
+class AnswerTooLargeError(MiniMaxError):
+    """An error or JSON answer was longer than its cap (:class:`~minimax_dagster.api.limits.ReadLimits`), or
+    did not arrive in full within ``body_seconds``. Retryable: a broken proxy may answer properly next time.
+
+    >>> str(AnswerTooLargeError("GET videos/: the answer is over max_json_bytes", status=200))
+    'HTTP 200: GET videos/: the answer is over max_json_bytes'
+    """
+
+    retryable = True
+
+
 class ConnectionFailedError(MiniMaxError):
     """The API could not be reached (after the configured retries).
 

@@ -55,6 +55,15 @@ class BoundedRetry(Retry):
             return False
         return super().is_retry(method, status_code, has_retry_after)
 
+    def increment(self, *args: Any, **kw: Any) -> BoundedRetry:
+        new = super().increment(*args, **kw)  # raises when exhausted: the caller then reads that answer
+        response = kw.get("response")
+        if response is not None and not _small_body(response):
+            # urllib3 drains the body of an answer it retries: without bound in time for an endless one.
+            # Closing drops the connection instead (the retry opens a new one).
+            response.close()
+        return new
+
     def _remaining(self) -> float | None:
         if self.total_seconds is None or self.started is None:
             return None
@@ -76,6 +85,15 @@ class BoundedRetry(Retry):
         value = super().get_backoff_time()
         remaining = self._remaining()
         return value if remaining is None else min(value, max(remaining, 0.0))
+
+
+#: The largest announced body urllib3 may drain before a retry (so the connection can be reused).
+_DRAINED_BYTES = 64 * 1024
+
+
+def _small_body(response: Any) -> bool:
+    length = str(response.headers.get("Content-Length", ""))
+    return length.isdigit() and int(length) <= _DRAINED_BYTES
 
 
 def transport_retry(

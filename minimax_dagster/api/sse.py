@@ -21,10 +21,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from minimax_dagster.api.limits import ReadLimits
+
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "iter_sse_bytes", "iter_sse_response"]
+__all__ = ["SSEDecoder", "SSELimitError", "ServerSentEvent", "iter_sse_bytes", "iter_sse_response"]
 
 # Only CRLF, lone LF and lone CR end a line. Not str.splitlines(): it also splits on
 # \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029, which are ordinary characters in SSE.
@@ -32,6 +34,26 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 # "retry" must consist of ASCII digits only (str.isdigit() would accept e.g. "²" or "٣").
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _BOM = "\ufeff"
+DEFAULT_MAX_LINE_CHARS = ReadLimits.max_sse_line_chars
+DEFAULT_MAX_EVENT_CHARS = ReadLimits.max_sse_event_chars
+
+
+class SSELimitError(ValueError):
+    """A line or an event went over the decoder's cap: ``what`` is ``"line"`` or ``"event"``, ``limit`` the cap.
+
+    >>> SSEDecoder(max_line_chars=4).feed(b"data: 12345")
+    Traceback (most recent call last):
+    ...
+    minimax_dagster.api.sse.SSELimitError: an SSE line is longer than 4 characters (max_line_chars)
+    """
+
+    def __init__(self, what: str, limit: int) -> None:
+        self.what = what
+        self.limit = limit
+        #: The events the same ``feed()`` completed before the cap was hit (they are whole and valid).
+        self.events: list[ServerSentEvent] = []
+        setting = "max_line_chars" if what == "line" else "max_event_chars"
+        super().__init__(f"an SSE {what} is longer than {limit} characters ({setting})")
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,10 @@ class SSEDecoder:
       block (a field line, or an unterminated non-comment line, not followed by a blank line),
       which per the spec is discarded; a sign of a truncated stream.
 
+    ``max_line_chars`` caps one line and ``max_event_chars`` the ``data`` of one event (its lines joined by
+    LF), both in characters: the decoder raises :class:`SSELimitError` as soon as a line or an event would pass
+    its cap, before buffering more of it, and is closed from then on. Below the caps it is exact.
+
     >>> decoder = SSEDecoder()
     >>> decoder.feed(b": keep-alive\\nid: 7\\nevent: ping\\ndata: a\\r\\ndata: b\\n")
     []
@@ -84,7 +110,11 @@ class SSEDecoder:
     (1, '7')
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_line_chars: int = DEFAULT_MAX_LINE_CHARS, max_event_chars: int = DEFAULT_MAX_EVENT_CHARS
+    ) -> None:
+        self.max_line_chars = max_line_chars
+        self.max_event_chars = max_event_chars
         self.last_event_id: str = ""
         self.retry: int | None = None
         self.comments_seen: int = 0
@@ -95,10 +125,12 @@ class SSEDecoder:
         self._at_start = True  # no character decoded yet: a BOM here is stripped
         self._skip_lf = False  # the previous text ended with CR: a leading LF completes a CRLF
         self._partial: list[str] = []  # pieces of the current, unterminated line
+        self._partial_chars = 0
         self._closed = False
 
         # The event being built (the spec's "buffers").
         self._data: list[str] = []  # data buffer as lines; empty list == empty buffer
+        self._data_chars = 0  # characters of the data buffer, one LF per line included
         self._event_type = ""
         self._id_buffer: str | None = None  # None: the stream never set an id
         self._event_retry: int | None = None
@@ -143,13 +175,22 @@ class SSEDecoder:
         if self._in_event or (pending_line and not pending_line.startswith(":")):
             self.discarded_partial_event = True
         self._partial.clear()
+        self._partial_chars = 0
         self._reset_event()
         return events
 
     def _feed_text(self, text: str) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
+        try:
+            self._feed_lines(text, events)
+        except SSELimitError as exc:
+            exc.events = events
+            raise
+        return events
+
+    def _feed_lines(self, text: str, events: list[ServerSentEvent]) -> None:
         if not text:
-            return events
+            return
         pos = 0
         if self._at_start:
             self._at_start = False
@@ -162,19 +203,34 @@ class SSEDecoder:
         partial = self._partial
         for match in _LINE_END.finditer(text, pos):
             piece = text[pos : match.start()]
+            self._check_line(len(piece))
             if partial:
                 partial.append(piece)
                 line = "".join(partial)
                 partial.clear()
+                self._partial_chars = 0
             else:
                 line = piece
             self._process_line(line, events)
             pos = match.end()
         if pos < len(text):
+            self._check_line(len(text) - pos)
             partial.append(text[pos:])
+            self._partial_chars += len(text) - pos
         elif text.endswith("\r"):
             self._skip_lf = True
-        return events
+
+    def _check_line(self, more: int) -> None:
+        if self._partial_chars + more > self.max_line_chars:
+            self._give_up()
+            raise SSELimitError("line", self.max_line_chars)
+
+    def _give_up(self) -> None:
+        """Drop every buffer and refuse further input (after a cap was hit)."""
+        self._closed = True
+        self._partial.clear()
+        self._partial_chars = 0
+        self._reset_event()
 
     def _process_line(self, line: str, events: list[ServerSentEvent]) -> None:
         if not line:
@@ -188,7 +244,11 @@ class SSEDecoder:
         if colon and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            if self._data_chars + len(value) > self.max_event_chars:
+                self._give_up()
+                raise SSELimitError("event", self.max_event_chars)
             self._data.append(value)
+            self._data_chars += len(value) + 1
         elif name == "event":
             self._event_type = value
         elif name == "id" and "\0" not in value:
@@ -213,6 +273,7 @@ class SSEDecoder:
 
     def _reset_event(self) -> None:
         self._data = []
+        self._data_chars = 0
         self._event_type = ""
         self._event_retry = None
         self._in_event = False

@@ -4,6 +4,11 @@ A request that could not be sent raises :class:`ConnectionFailedError`; one that
 lost its answer raises :class:`AnswerLostError`, which matters for a create (see
 :mod:`minimax_dagster.api.reconcile`). An HTTP error answer raises the matching :class:`MiniMaxError`.
 
+Every answer is streamed and its body read against a cap of :class:`~minimax_dagster.api.limits.ReadLimits`
+(never ``response.json()`` on a whole body): an error body is cut at ``max_error_body_bytes`` and the error keeps
+a short excerpt; a JSON answer over ``max_json_bytes`` raises :class:`AnswerTooLargeError`. Redirects are not
+followed (requests would read a redirect's whole body; the API does not redirect): a 3xx raises an error.
+
 >>> transport = ApiTransport("secret-token", base_url="http://127.0.0.1:9/v1/minimax/")
 >>> (transport.base_url, "secret-token" in repr(transport))
 ('http://127.0.0.1:9/v1/minimax', False)
@@ -12,21 +17,26 @@ lost its answer raises :class:`AnswerLostError`, which matters for a create (see
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import Self
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, DecodeError, HTTPError, NewConnectionError
 
 from minimax_dagster.api.create_stream import short_error
 from minimax_dagster.api.errors import (
     AnswerLostError,
+    AnswerTooLargeError,
     ConnectionFailedError,
     MiniMaxError,
     error_from_response,
 )
+from minimax_dagster.api.limits import ReadLimits
 from minimax_dagster.api.retry import BoundedRetry
 
 if TYPE_CHECKING:
@@ -88,6 +98,7 @@ class ApiTransport:
         retry: BoundedRetry | None = None,
         session: requests.Session | None = None,
         user_agent: str = "minimax-dagster",
+        limits: ReadLimits | None = None,
     ) -> None:
         if not api_token:
             raise ValueError("api_token is empty: set USEAPI_TOKEN (your useapi.net API token)")
@@ -95,6 +106,7 @@ class ApiTransport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.retry = retry or BoundedRetry(total=0, raise_on_status=False)
+        self.limits = limits or ReadLimits()
         self.session = session or EnvironmentOnceSession()
         adapter = HTTPAdapter(max_retries=self.retry, pool_connections=4, pool_maxsize=32)
         self.session.mount("http://", adapter)
@@ -120,7 +132,10 @@ class ApiTransport:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request (streamed: the caller reads the body with :meth:`_read_json` or ``response.raw``)."""
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
+        kwargs["stream"] = True
+        kwargs["allow_redirects"] = False
         try:
             response = self.session.request(method, self._url(path), **kwargs)
         except requests.exceptions.ConnectionError as exc:
@@ -132,28 +147,105 @@ class ApiTransport:
         except requests.exceptions.Timeout as exc:
             raise AnswerLostError(f"{method} {path}: no answer in time ({short_error(exc)})") from None
         if response.status_code >= 400:
-            raise self._error(response)
+            raise self._error(method, path, response)
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise MiniMaxError(
+                f"{method} {path}: the API answered with a redirect, which is not followed; set base_url to "
+                f"the API's own address",
+                status=response.status_code,
+            )
         return response
 
-    def _error(self, response: requests.Response) -> MiniMaxError:
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
+    def _error(self, method: str, path: str, response: requests.Response) -> MiniMaxError:
+        cap = self.limits.max_error_body_bytes
         retry_after = _retry_after(response)
-        response.close()
-        return error_from_response(response.status_code, body, retry_after=retry_after)
+        unread = ""
+        try:
+            data, cut = self._read_body(method, path, response, cap, "max_error_body_bytes")
+        except MiniMaxError as exc:
+            data, cut, unread = bytearray(), False, f" (its body could not be read: {exc.message})"
+        text = data.decode("utf-8", errors="replace")
+        body: Any = text
+        if not cut:
+            with contextlib.suppress(ValueError):
+                body = json.loads(text)
+        error = error_from_response(response.status_code, body, retry_after=retry_after)
+        if cut or len(data) > _ERROR_BODY_KEPT:
+            # Errors travel in logs, pickles and metadata: keep only the start of a long body.
+            error.body = text[:_ERROR_BODY_KEPT]
+            error.message = error.message[:_ERROR_BODY_KEPT]
+        if cut:
+            error.message += (
+                f" (the error body is longer than ReadLimits.max_error_body_bytes = {cap} bytes: it was not "
+                f"read further and only its start is kept)"
+            )
+        error.message += unread
+        error.args = (error.message,)
+        return error
+
+    def _read_json(self, method: str, path: str, response: requests.Response) -> Any:
+        """The JSON of an answer's body, read up to ``max_json_bytes``."""
+        cap = self.limits.max_json_bytes
+        data, cut = self._read_body(method, path, response, cap, "max_json_bytes")
+        if cut:
+            raise AnswerTooLargeError(
+                f"{method} {path}: the answer is over ReadLimits.max_json_bytes = {cap} bytes; it was not read "
+                f"further (raise the limit if the account really holds that much)",
+                status=response.status_code,
+            )
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise MiniMaxError(
+                f"{method} {path}: the API answered with non-JSON", status=response.status_code
+            ) from None
+
+    def _read_body(
+        self, method: str, path: str, response: requests.Response, cap: int, setting: str
+    ) -> tuple[bytearray, bool]:
+        """Up to ``cap`` decoded bytes of the body, and whether there was more (or it came too slowly).
+
+        The response is closed afterwards. Each ``read1`` decodes at most what it returns (urllib3 >= 2.6), so
+        a compressed body is bounded by the same cap as a plain one.
+        """
+        raw = response.raw
+        deadline = time.monotonic() + self.limits.body_seconds
+        data = bytearray()  # one buffer, no join or slice copies: the peak stays near the cap
+        try:
+            while len(data) <= cap:
+                if time.monotonic() > deadline:
+                    raise AnswerTooLargeError(
+                        f"{method} {path}: the answer's body was not complete after ReadLimits.body_seconds = "
+                        f"{self.limits.body_seconds} s ({len(data)} bytes so far; {setting} is {cap})",
+                        status=response.status_code,
+                    )
+                piece = raw.read1(min(_BODY_CHUNK, cap + 1 - len(data)), decode_content=True)
+                if not piece:
+                    break
+                data += piece
+        except (HTTPError, DecodeError, OSError, requests.exceptions.RequestException) as exc:
+            raise AnswerLostError(
+                f"{method} {path}: the answer's body was lost ({short_error(exc)})",
+                status=response.status_code,
+            ) from None
+        finally:
+            response.close()
+        cut = len(data) > cap
+        if cut:
+            del data[cap:]
+        return data, cut
 
     def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self._request(
             "GET", path, params={k: v for k, v in (params or {}).items() if v is not None}
         )
-        try:
-            return response.json()
-        except ValueError:
-            raise MiniMaxError(
-                f"GET {path}: the API answered with non-JSON", status=response.status_code
-            ) from None
+        return self._read_json("GET", path, response)
+
+
+_BODY_CHUNK = 65536
+#: The most of an error body kept on the error (as its ``body``) when the body is long or was cut.
+_ERROR_BODY_KEPT = 2048
 
 
 def _request_may_have_been_sent(exc: requests.exceptions.ConnectionError) -> bool:

@@ -26,7 +26,10 @@ from dagster_aws.s3 import S3Resource
 
 from minimax_dagster.resources.io_manager import PartitionedValues
 from minimax_dagster.resources.minimax import s3_client_from_resource
-from minimax_dagster.storage import get_json, s3_uri
+from minimax_dagster.storage import ObjectTooLarge, get_json, s3_uri
+
+#: The largest dataset object read (a prompt row is ~100 bytes to a few KB: this is hundreds of thousands of rows).
+DEFAULT_MAX_DATASET_BYTES = 64 * 1024 * 1024
 
 
 def build_prompt_datasets_asset(
@@ -39,10 +42,11 @@ def build_prompt_datasets_asset(
     group_name: str | None = None,
     io_manager_key: str = "minimax_io_manager",
     s3_resource_key: str = "s3",
+    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
 ) -> dg.AssetsDefinition:
     """An asset whose value is the rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``
     (see :func:`read_prompt_datasets`), read through the ``s3`` resource: the upstream of a video asset for
-    backfills across prompt datasets.
+    backfills across prompt datasets. A dataset object over ``max_dataset_bytes`` is refused before it is read.
 
     >>> datasets = dg.DynamicPartitionsDefinition(name="datasets")
     >>> asset = build_prompt_datasets_asset("prompts", partitions_def=datasets, bucket="b", folder="m/datasets/")
@@ -62,21 +66,36 @@ def build_prompt_datasets_asset(
     )
     def _prompts(context: dg.AssetExecutionContext) -> Any:
         s3: S3Resource = getattr(context.resources, s3_resource_key)
-        return read_prompt_datasets(context, s3_client_from_resource(s3), bucket, folder)
+        return read_prompt_datasets(
+            context, s3_client_from_resource(s3), bucket, folder, max_dataset_bytes=max_dataset_bytes
+        )
 
     return _prompts
 
 
-def read_prompt_datasets(context: dg.AssetExecutionContext, s3_client: Any, bucket: str, folder: str) -> Any:
+def read_prompt_datasets(
+    context: dg.AssetExecutionContext,
+    s3_client: Any,
+    bucket: str,
+    folder: str,
+    *,
+    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
+) -> Any:
     """The rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``: one list, or
     :class:`~minimax_dagster.resources.io_manager.PartitionedValues` when the run covers several partitions.
 
-    A missing dataset, or one that is not a JSON list, fails the step naming its S3 URI.
+    A missing dataset, or one that is not a JSON list, fails the step naming its S3 URI; so does one over
+    ``max_dataset_bytes``, refused by its size before it is read.
     """
     values: dict[str, Any] = {}
     for name in context.partition_keys:
         key = f"{folder}{name}.json"
-        rows = get_json(s3_client, bucket, key)
+        try:
+            rows = get_json(s3_client, bucket, key, max_bytes=max_dataset_bytes, setting="max_dataset_bytes")
+        except ObjectTooLarge as exc:
+            raise dg.Failure(
+                f"prompt dataset {name!r}: {exc}; split it, or raise max_dataset_bytes"
+            ) from None
         if rows is None:
             raise dg.Failure(f"prompt dataset {name!r} not found at {s3_uri(bucket, key)}")
         if not isinstance(rows, list):

@@ -23,10 +23,10 @@ ImageSource(ref='url:https://cdn.example.com/a.png', s3=None)
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
@@ -78,7 +78,7 @@ def identify_image(
     if kind == "none":
         return ImageSource(None)
     if kind == "path":
-        return ImageSource("sha256:" + hashlib.sha256(Path(image).read_bytes()).hexdigest())
+        return ImageSource("sha256:" + hashlib.sha256(read_local_image(image, max_bytes)).hexdigest())
     if kind == "s3":
         if s3_client is None:
             raise ValueError(f"image {image!r} is in S3, but no S3 client was given to read it")
@@ -86,6 +86,30 @@ def identify_image(
         found = head_source_object(s3_client, bucket, key, max_bytes=max_bytes)
         return ImageSource(f"s3:{bucket}/{key}@{found.etag}", found)
     return ImageSource(f"{kind}:{image}")
+
+
+_IMAGE_CAP = "ProducerSettings.max_image_bytes"
+
+
+def read_local_image(path: str, max_bytes: int) -> bytes:
+    """A local image's bytes, refused by its size before it is read when over ``max_bytes``.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".png") as f:
+    ...     _ = f.write(b"0123456789"); f.flush()
+    ...     read_local_image(f.name, 4)
+    Traceback (most recent call last):
+    ...
+    minimax_dagster.production.images.InputImageError: image ... is 10 bytes, over the 4 of ProducerSettings.max_image_bytes; use a smaller image
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        data = file.read(max_bytes + 1) if size <= max_bytes else b""
+    if size > max_bytes or len(data) > max_bytes:
+        raise InputImageError(
+            f"image {path} is {max(size, len(data))} bytes, over the {max_bytes} of {_IMAGE_CAP}; use a smaller image"
+        )
+    return data
 
 
 def image_owner(prompt: VideoPrompt) -> str | None:
@@ -234,7 +258,7 @@ class InputImages:
         image = prompt.image or ""
         limit = self._max_bytes
         if kind == "path":
-            data = Path(image).read_bytes()
+            data = read_local_image(image, limit)
             shown = image
         elif kind == "s3":
             if source.s3 is None:
@@ -247,7 +271,7 @@ class InputImages:
                 data = response.raw.read(limit + 1, decode_content=True)
             shown = redact_url(image)
             if len(data) > limit:
-                raise StorageError(f"image {shown} is over {limit} bytes; use a smaller image")
+                raise StorageError(f"image {shown} is over {limit} bytes ({_IMAGE_CAP}); use a smaller image")
         if sniff_image_type(data) is None:
             raise InputImageError(f"image {shown} is not a PNG, JPEG or WebP image; point image at one")
         return data

@@ -84,6 +84,12 @@ _SPECS: dict[str, tuple[object, object, str]] = {
     "drop_after": (_int(0), ..., "close the stream connection abruptly after event K"),
     "stall_after": (_int(0), ..., "send nothing more on the stream after event K; the socket stays open"),
     "malformed_at": (_int(1), ..., "event K is sent as invalid JSON; the stream then continues"),
+    "oversized_after": (
+        _int(0),
+        ...,
+        "after event K, an unterminated data line of 2 MiB (over the client's 1 MiB cap), then the connection "
+        "is closed; the job carries on",
+    ),
     "fail": (None, None, "the video fails: status 3, errCode/errMsg in the final events"),
     "moderate": (_moderation_status, 7, "moderated outcome with status 5, 7 or 14; later GET answers 404"),
     "busy": (_int(1), 1, "the first N creates carrying this fault are answered 429"),

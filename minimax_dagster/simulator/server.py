@@ -22,6 +22,20 @@ log = logging.getLogger(__name__)
 __all__ = ["MiniMaxSimulator"]
 
 
+#: What one client can make the simulator hold, pinned here rather than left to aiohttp's defaults (the same
+#: values in aiohttp 3.9-3.14): a request line or header line of at most 8190 bytes and at most 128 headers
+#: (answered 400 beyond), bodies of at most ``client_max_size`` (4 MiB, ``app.py``; 413 beyond), and an idle
+#: keep-alive connection closed after 75 s (aiohttp's default is 3630 s). aiohttp has no timeout on a request
+#: whose headers trickle in: such a slow-loris client holds one connection and at most ~1 MiB of header buffer,
+#: never the event loop; how many connections fit is the process's file-descriptor limit.
+HOSTILE_CLIENT_LIMITS = {
+    "max_line_size": 8190,
+    "max_field_size": 8190,
+    "max_headers": 128,
+    "keepalive_timeout": 75.0,
+}
+
+
 class MiniMaxSimulator:
     """The local useapi.net MiniMax API on a free loopback port. Use as a context manager or call start()/stop().
 
@@ -92,7 +106,11 @@ class MiniMaxSimulator:
         self._app = build_app(self._state, self._executor)
         # handler_cancellation: a handler whose client went away is cancelled (stalled streams end).
         self._runner = web.AppRunner(
-            self._app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+            self._app,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+            access_log=None,
+            **HOSTILE_CLIENT_LIMITS,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)

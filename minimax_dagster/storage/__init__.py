@@ -46,6 +46,7 @@ from minimax_dagster.storage.errors import (
     DownloadFailed,
     DownloadRefused,
     DownloadTooLarge,
+    ObjectTooLarge,
     StorageError,
     UploadFailed,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "DownloadTooLarge",
     "FillingReader",
     "JobRecord",
+    "ObjectTooLarge",
     "StorageError",
     "UploadFailed",
     "UploadResult",

@@ -24,6 +24,8 @@ from minimax_dagster.storage.redact import scrub_urls
 __all__ = ["FillingReader", "open_download"]
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Names the setting in errors (DownloadPolicy.max_bytes is the resource's max_download_bytes).
+_CAP = " (DownloadPolicy.max_bytes, set by max_download_bytes)"
 _READ_CHUNK = 1 * MiB  # read size when reading to EOF; read(n) asks the source for all n bytes at once
 
 
@@ -97,7 +99,9 @@ def _checked_final(
     length = _content_length(response, url, key)
     if length is not None and length > policy.max_bytes:
         response.close()
-        raise DownloadTooLarge(url, key, f"Content-Length {length} exceeds max_bytes {policy.max_bytes}")
+        raise DownloadTooLarge(
+            url, key, f"Content-Length {length} exceeds max_bytes {policy.max_bytes}{_CAP}"
+        )
     return response
 
 
@@ -224,7 +228,11 @@ class FillingReader:
     def _account(self, piece: bytes) -> None:
         self.bytes_read += len(piece)
         if self.bytes_read > self._max_bytes:
-            raise DownloadTooLarge(self._url, self._key, f"body exceeds max_bytes {self._max_bytes}")
+            raise DownloadTooLarge(
+                self._url,
+                self._key,
+                f"body exceeds max_bytes {self._max_bytes}{_CAP}: it was not read further",
+            )
         if len(self.first_bytes) < 64:
             self.first_bytes += piece[: 64 - len(self.first_bytes)]
         self._sha.update(piece)
@@ -249,7 +257,9 @@ class FillingReader:
 def response_reader(response: requests.Response, *, policy: DownloadPolicy, key: str) -> FillingReader:
     """The :class:`FillingReader` over the decoded body of a response from :func:`open_download`.
 
-    The body's length is checked against ``Content-Length`` when the body is not content-encoded.
+    The body's length is checked against ``Content-Length`` when the body is not content-encoded. A body that is
+    (although ``identity`` was asked) is decoded as it is read and its decoded bytes count against ``max_bytes``;
+    each read decodes at most what it returns (urllib3 >= 2.6), so it cannot expand in memory.
 
     >>> import io, requests, urllib3
     >>> response = requests.Response()

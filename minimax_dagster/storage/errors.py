@@ -98,3 +98,20 @@ class CorruptObject(StorageError):
         self.key = key
         self.reason = reason
         super().__init__(f"{s3_uri(bucket, key)} is corrupt: {reason}")
+
+
+class ObjectTooLarge(StorageError):
+    """An S3 object is larger than the caller's cap; it was refused by its announced size (or after reading one
+    byte past the cap), never read whole.
+
+    >>> str(ObjectTooLarge("bkt", "d/x.json", 3 * 2**30, 64 * 2**20, "max_dataset_bytes"))
+    's3://bkt/d/x.json is 3221225472 bytes, over the limit of 67108864 bytes (max_dataset_bytes); it was not read'
+    """
+
+    def __init__(self, bucket: str, key: str, size: int | None, limit: int, setting: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        what = f"is {size} bytes" if size is not None else "runs on"
+        super().__init__(
+            f"{s3_uri(bucket, key)} {what}, over the limit of {limit} bytes ({setting}); it was not read"
+        )

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from minimax_dagster.storage.config import KiB
-from minimax_dagster.storage.errors import CorruptObject
+from minimax_dagster.storage.errors import CorruptObject, ObjectTooLarge
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -215,10 +215,13 @@ def put_json(s3_client: S3Client, bucket: str, key: str, obj: Any) -> str:
     return put_bytes(s3_client, bucket, key, body, content_type="application/json")
 
 
-def get_json(s3_client: S3Client, bucket: str, key: str) -> Any | None:
+def get_json(
+    s3_client: S3Client, bucket: str, key: str, *, max_bytes: int | None = None, setting: str = "max_bytes"
+) -> Any | None:
     """Load a JSON object; ``None`` when there is no object at the key.
 
-    Raises ``CorruptObject`` when the object is not UTF-8 JSON.
+    Raises ``CorruptObject`` when the object is not UTF-8 JSON, and ``ObjectTooLarge`` (naming ``setting``)
+    without reading it when it is over ``max_bytes``.
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -229,7 +232,7 @@ def get_json(s3_client: S3Client, bucket: str, key: str) -> Any | None:
     ...     get_json(s3, "bkt", "p/videos/missing.json") is None
     True
     """
-    found = read_object(s3_client, bucket, key)
+    found = read_object(s3_client, bucket, key, max_bytes=max_bytes, setting=setting)
     if found is None:
         return None
     data, _etag = found
@@ -239,8 +242,13 @@ def get_json(s3_client: S3Client, bucket: str, key: str) -> Any | None:
         raise CorruptObject(bucket, key, f"not UTF-8 JSON ({exc})") from None
 
 
-def read_object(s3_client: S3Client, bucket: str, key: str) -> tuple[bytes, str] | None:
+def read_object(
+    s3_client: S3Client, bucket: str, key: str, *, max_bytes: int | None = None, setting: str = "max_bytes"
+) -> tuple[bytes, str] | None:
     """``(body, etag)`` of a small object, ``None`` when there is no object at the key.
+
+    With ``max_bytes``, an object announced larger is refused before its body is read, and one whose body runs
+    past it after one byte more (``ObjectTooLarge``, naming ``setting``).
 
     >>> import boto3
     >>> from moto import mock_aws
@@ -258,8 +266,17 @@ def read_object(s3_client: S3Client, bucket: str, key: str) -> tuple[bytes, str]
         if _is_missing(exc):
             return None
         raise
+    etag = str(response.get("ETag", "")).strip('"')
     with response["Body"] as body:
-        return body.read(), str(response.get("ETag", "")).strip('"')
+        if max_bytes is None:
+            return body.read(), etag
+        announced = response.get("ContentLength")
+        if announced is not None and announced > max_bytes:
+            raise ObjectTooLarge(bucket, key, announced, max_bytes, setting)
+        data = body.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ObjectTooLarge(bucket, key, None, max_bytes, setting)
+        return data, etag
 
 
 def head_object(s3_client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:

@@ -50,6 +50,7 @@ async def _stream_events(request: web.Request, state: SimState, job: Job, resp: 
     drop_after = faults.get("drop_after")
     stall_after = faults.get("stall_after")
     malformed_at = faults.get("malformed_at")
+    oversized_after = faults.get("oversized_after")
     no_finished = "no_finished" in faults
     loop = asyncio.get_running_loop()
     heartbeat = state.config.heartbeat_seconds
@@ -59,6 +60,8 @@ async def _stream_events(request: web.Request, state: SimState, job: Job, resp: 
         return _drop(request)
     if stall_after == 0:
         return await _stall(request, state)
+    if oversized_after == 0:
+        return await _oversized(request, resp)
     while not job.removed and not state.stopping:
         if sent < len(job.events):
             event = job.events[sent]
@@ -71,6 +74,8 @@ async def _stream_events(request: web.Request, state: SimState, job: Job, resp: 
                 return _drop(request)
             if sent == stall_after:
                 return await _stall(request, state)
+            if sent == oversized_after:
+                return await _oversized(request, resp)
             if event.get("status") == "finished":
                 break
             if no_finished and event.get("status") == "progress" and event.get("type") == 3:
@@ -92,6 +97,15 @@ def _drop(request: web.Request) -> None:
     """drop_after fault: close the connection without ending the chunked body."""
     if request.transport is not None:
         request.transport.close()
+
+
+async def _oversized(request: web.Request, resp: web.StreamResponse) -> None:
+    """oversized_after fault: a 2 MiB line with no end (a broken proxy), then the connection is closed."""
+    await resp.write(b"data: ")
+    block = b"x" * 65536
+    for _ in range(32):
+        await resp.write(block)
+    _drop(request)
 
 
 async def _stall(request: web.Request, state: SimState) -> None:
