@@ -137,13 +137,6 @@ def presence_outcome(manifest: VideoManifest) -> Outcome:
     return not missing and not failed, severity, description, metadata
 
 
-def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str | None]:
-    op = context.op_execution_context
-    if op.has_partition_key_range or op.has_partition_key:
-        return list(op.partition_keys)
-    return [None]
-
-
 def _target(
     context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, partition: str | None
 ) -> AssetCheckEvaluationTargetMaterializationData | None:
@@ -169,7 +162,7 @@ def _evaluate_per_partition(
     blocking: bool,
     outcome: Callable[[VideoManifest], Outcome],
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
-    partitions = _run_partitions(context)
+    partitions = compat.run_partitions(context, manifest_value)
     evaluations: list[dict[str, Any]] = []
     for partition, manifest in manifests_by_partition(manifest_value, partitions).items():
         if manifest is None:

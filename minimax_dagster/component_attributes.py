@@ -27,6 +27,7 @@ import dagster as dg
 from dagster.components.resolved.errors import ResolutionException
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
+from minimax_dagster import compat
 from minimax_dagster.resources import MiniMaxResource, MiniMaxS3Resource
 
 #: ``{{ env.NAME }}`` or ``{{ env('NAME') }}`` and nothing else: a reference to one environment variable.
@@ -56,7 +57,9 @@ def render(context: dg.ResolutionContext, value: Any) -> Any:
     {'account': '1234567', 'day': 2}
     """
     if isinstance(value, str):
-        return context.resolve_value(value) if ("{{" in value or "{%" in value) else value
+        return (
+            compat.with_dg_scope(context).resolve_value(value) if ("{{" in value or "{%" in value) else value
+        )
     if isinstance(value, Mapping):
         return {k: render(context.at_path(k), v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
