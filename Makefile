@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production
+	$(BIN)/mypy minimax_dagster/api minimax_dagster/storage minimax_dagster/production minimax_dagster/compat.py
 	$(BIN)/python -m pytest
 
 ## Starts the embedded services and the Dagster UI (dg dev) on http://127.0.0.1:3000; SIGTERM or Ctrl-C stops all.
