@@ -6,7 +6,8 @@ came within it. On a release without one the library degrades as stated here and
 
 * :data:`PARTITIONED_CHECKS` (dagster 1.12.13): the video checks are partitioned like their asset and record one
   evaluation per partition of a run. Without it the checks are unpartitioned: one evaluation per check and run,
-  passed only when every partition of the run passed, its metadata listing each partition's outcome.
+  passed only when every partition of the run passed, its metadata listing each partition's outcome (a run of
+  the checks alone covers every partition Dagster loads for them: all of the asset's).
 * :data:`COMPONENT_PRODUCES` (dagster 1.13.18): ``dg list components`` and the UI's component picker show what the
   component produces (assets, asset checks, a resource). Without it that is not shown; nothing else changes.
 * :data:`TEMPLATES_SEE_DG` (dagster 1.12.3): templates in a component's attributes see ``dg``
