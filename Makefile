@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs lint format ui simulator bench install install-check clean
+.PHONY: demo test docs lint format ui simulator bench install install-check compat clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 ## The wheel's contents, and a lean core install beside the oldest supported dagster pair (a throwaway venv).
 install-check:
 	bash .ci/install_check $(PYTHON)
+
+## The Dagster compatibility matrix (noxfile.py): the suite on the oldest supported dagster pair, the Dagster-layer
+## tests on one release between; each in a venv of its own under .nox/ (the newest pair is `make test`'s).
+compat: $(STAMP)
+	$(BIN)/nox -s oldest between
 
 ## Runs the demo pipeline end to end on the embedded simulator and S3 server.
 demo: $(STAMP)
@@ -52,4 +57,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) demo_output .site .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .nox demo_output .site .pytest_cache .ruff_cache build dist *.egg-info

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import socket
 import sys
@@ -45,15 +46,38 @@ class Row:
         return (self.benchmark, self.variant, self.figure, _fmt(self.value), self.unit, self.note)
 
 
+#: Where :func:`free_port` looks first: below the kernel's ephemeral range (Linux's default starts at 32768).
+FIXED_PORTS_FROM = 20000
+
+
 def free_port() -> int:
-    """A TCP port free on the loopback interface right now (for a server this tooling starts).
+    """A TCP port free on the loopback interface right now (for a server this tooling starts a while later).
+
+    Taken below the kernel's ephemeral range where it can: a port the kernel handed out (``bind(0)``) comes from
+    the range every outgoing connection takes its local port from, so on a busy machine one of them could take it
+    before the server binds it. Random, so that parallel callers do not try the same ports in turn.
 
     >>> 0 < free_port() < 65536
     True
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    low = _ephemeral_low()
+    candidates = random.Random().sample(range(FIXED_PORTS_FROM, low), min(64, max(low - FIXED_PORTS_FROM, 0)))
+    for port in [*candidates, 0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free TCP port on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _fmt(value: float | int | str | None) -> str:

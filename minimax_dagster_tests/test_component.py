@@ -141,7 +141,7 @@ def test_attributes_reach_the_asset_checks_and_resources():
     text = minimal(
         """
         prefix: team/videos/
-        pool: minimax-pool
+        pool: minimax_pool
         partitions:
           type: daily
           start_date: "2026-11-01"
@@ -189,7 +189,7 @@ def test_attributes_reach_the_asset_checks_and_resources():
         )
         assert videos.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=7)
         node = videos.node_def
-        assert node.pool == "minimax-pool"
+        assert node.pool == "minimax_pool"
         assert node.retry_policy == dg.RetryPolicy(
             max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL
         )

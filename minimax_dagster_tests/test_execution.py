@@ -10,6 +10,7 @@ import re
 import dagster as dg
 import pytest
 
+from minimax_dagster import compat
 from minimax_dagster.assets.factory import VIDEO_ASSET_KINDS, build_minimax_video_asset
 from minimax_dagster.metadata.markdown import PROMPT_CHARS, WORD_CHARS, escape_markdown
 from minimax_dagster.production.manifest import VideoManifest
@@ -144,9 +145,34 @@ def test_single_run_backfill_gives_each_partition_its_own_truth(
     assert any(m.startswith("[small/a] ") and "stored " in m for m in logs)
 
 
+def _damage_one_video_and_check_again(defs, tags, s3_client, bucket, instance) -> dg.ExecuteInProcessResult:
+    """Overwrite the second video of "large" with junk, then run only the checks over both partitions."""
+    manifest = VideoManifest.model_validate(get_json(s3_client, bucket, "minimax/assets/videos/large.json"))
+    s3_client.put_object(
+        Bucket=bucket, Key=manifest.entries[1].s3_uri.removeprefix(f"s3://{bucket}/"), Body=b"not a video"
+    )
+    job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(VIDEOS))
+    checks = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("checks_only")
+    return checks.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+
+
+def _assert_large_b_is_not_an_mp4(problems: list[str]) -> None:
+    assert problems and all(p.startswith("large/b: ") for p in problems)
+    assert any("is not an MP4" in p for p in problems)
+
+
 def test_checks_are_evaluated_per_partition_and_agree(simulator, s3_endpoint, s3_client, bucket, instance):
+    """Per partition where Dagster has partitioned checks; once per run, as docs/COMPATIBILITY.md states, on
+    dagster 1.12.0 to 1.12.12 (minimax_dagster.compat)."""
     defs, tags, result = _backfill(simulator, s3_endpoint, bucket, instance)
     assert result.success
+    if compat.PARTITIONED_CHECKS:
+        _per_partition(defs, tags, result, s3_client, bucket, instance)
+    else:
+        _once_per_run(defs, tags, result, s3_client, bucket, instance)
+
+
+def _per_partition(defs, tags, result, s3_client, bucket, instance) -> None:
     evaluations = {(c.check_name, c.partition): c.passed for c in result.get_asset_check_evaluations()}
     assert evaluations == {
         (name, p): True for name in ("videos_in_s3", "all_prompts_present") for p in ("small", "large")
@@ -155,22 +181,34 @@ def test_checks_are_evaluated_per_partition_and_agree(simulator, s3_endpoint, s3
     assert _check_statuses(instance, "all_prompts_present") == {"small": "SUCCEEDED", "large": "SUCCEEDED"}
 
     # Damage one video of "large": a checks-only run over both partitions fails that partition only.
-    manifest = VideoManifest.model_validate(get_json(s3_client, bucket, "minimax/assets/videos/large.json"))
-    s3_client.put_object(
-        Bucket=bucket, Key=manifest.entries[1].s3_uri.removeprefix(f"s3://{bucket}/"), Body=b"not a video"
-    )
-    job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(VIDEOS))
-    checks = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("checks_only")
-    again = checks.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    again = _damage_one_video_and_check_again(defs, tags, s3_client, bucket, instance)
     by_partition = {
         c.partition: c for c in again.get_asset_check_evaluations() if c.check_name == "videos_in_s3"
     }
     assert (by_partition["small"].passed, by_partition["large"].passed) == (True, False)
-    problems = by_partition["large"].metadata["first_problems"].value
-    assert problems and all(p.startswith("large/b: ") for p in problems)
-    assert any("is not an MP4" in p for p in problems)
+    _assert_large_b_is_not_an_mp4(by_partition["large"].metadata["first_problems"].value)
     assert by_partition["large"].metadata["partition"].value == "large"
     assert _check_statuses(instance, "videos_in_s3") == {"small": "SUCCEEDED", "large": "FAILED"}
+
+
+def _once_per_run(defs, tags, result, s3_client, bucket, instance) -> None:
+    """One evaluation per check and run, failed when a partition failed, each partition's outcome and the failed
+    ones' problems in its metadata."""
+    by_check = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert sorted(by_check) == ["all_prompts_present", "videos_in_s3"]
+    assert len(result.get_asset_check_evaluations()) == 2
+    for evaluation in by_check.values():
+        assert evaluation.passed and evaluation.description == "2 partition(s), 0 failed"
+        outcomes = evaluation.metadata["partitions"].value
+        assert sorted((o["partition"], o["passed"]) for o in outcomes) == [("large", True), ("small", True)]
+
+    again = _damage_one_video_and_check_again(defs, tags, s3_client, bucket, instance)
+    (videos_in_s3,) = [c for c in again.get_asset_check_evaluations() if c.check_name == "videos_in_s3"]
+    assert not videos_in_s3.passed and videos_in_s3.severity == dg.AssetCheckSeverity.ERROR
+    assert videos_in_s3.description.startswith("2 partition(s), 1 failed: large: ")
+    outcomes = videos_in_s3.metadata["partitions"].value
+    assert sorted((o["partition"], o["passed"]) for o in outcomes) == [("large", False), ("small", True)]
+    _assert_large_b_is_not_an_mp4(videos_in_s3.metadata["large/first_problems"].value)
 
 
 def test_factory_passes_dagster_asset_options_through():

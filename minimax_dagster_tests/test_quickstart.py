@@ -70,7 +70,10 @@ def test_quickstart_lists_scaffolds_checks_and_lists_defs(tmp_path):
     project, env = new_project(tmp_path)
 
     listed = json.loads(run(["dg", "list", "components", "--json"], project, env).stdout)
-    assert TYPE in [item["key"] for item in listed["items"]]
+    items = (
+        listed["items"] if isinstance(listed, dict) else listed
+    )  # a bare list in older dg (1.12.0-1.12.10)
+    assert TYPE in [item["key"] for item in items]
     described = run(["dg", "utils", "inspect-component", TYPE, "--description"], project, env).stdout
     assert ".. code-block:: yaml" in described and "type: minimax_dagster.MiniMaxVideoComponent" in described
 

@@ -5,7 +5,8 @@ Each partition of a run gets its own evaluation, linked to that partition's late
 backfill over three datasets records three evaluations of each check, so the check list, the lineage node and
 the detail pane agree on every partition. (``AssetCheckResult`` alone records one evaluation without a
 partition when a run covers several partitions; the checks yield Dagster's ``AssetCheckEvaluation`` per
-partition instead.)
+partition instead.) On a Dagster without partitioned checks the checks record one evaluation per run instead
+(:mod:`minimax_dagster.compat`).
 
 >>> import dagster as dg
 >>> from minimax_dagster.assets.factory import build_minimax_video_asset
@@ -24,6 +25,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+from minimax_dagster import compat
 from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.resources.minimax import s3_client_from_resource
@@ -133,13 +135,6 @@ def presence_outcome(manifest: VideoManifest) -> Outcome:
     return not missing and not failed, severity, description, metadata
 
 
-def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str | None]:
-    op = context.op_execution_context
-    if op.has_partition_key_range or op.has_partition_key:
-        return list(op.partition_keys)
-    return [None]
-
-
 def _target(
     context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, partition: str | None
 ) -> AssetCheckEvaluationTargetMaterializationData | None:
@@ -165,7 +160,8 @@ def _evaluate_per_partition(
     blocking: bool,
     outcome: Callable[[VideoManifest], Outcome],
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
-    partitions = _run_partitions(context)
+    partitions = compat.run_partitions(context, manifest_value)
+    evaluations: list[dict[str, Any]] = []
     for partition, manifest in manifests_by_partition(manifest_value, partitions).items():
         metadata: dict[str, Any]
         if manifest is None:
@@ -179,17 +175,20 @@ def _evaluate_per_partition(
             passed, severity, description, metadata = outcome(manifest)
         if partition is not None:
             metadata = {"partition": partition, **metadata}
-        yield dg.AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=check_name,
-            passed=passed,
-            severity=severity,
-            description=description,
-            metadata=metadata,
-            blocking=blocking,
-            partition=partition,
-            target_materialization_data=_target(context, asset_key, partition),
+        evaluations.append(
+            dict(
+                asset_key=asset_key,
+                check_name=check_name,
+                passed=passed,
+                severity=severity,
+                description=description,
+                metadata=metadata,
+                blocking=blocking,
+                partition=partition,
+                target_materialization_data=_target(context, asset_key, partition),
+            )
         )
+    yield from compat.check_evaluations(evaluations)
     # The check's own output (what blocking checks and downstream steps wait for); its evaluations are above.
     yield dg.Output(None)
 
@@ -217,7 +216,7 @@ def build_video_checks(
         description="Every video in the manifest is in S3, is an MP4 (ftyp) and has the recorded size.",
         required_resource_keys={s3_resource_key},
         blocking=blocking,
-        partitions_def=partitions_def,
+        **compat.check_partitioning(partitions_def),
     )
     def videos_in_s3(
         context: dg.AssetCheckExecutionContext, manifest: Any
@@ -237,7 +236,7 @@ def build_video_checks(
         name="all_prompts_present",
         description="Every requested prompt has a manifest entry; failed entries are reported as a warning.",
         blocking=blocking,
-        partitions_def=partitions_def,
+        **compat.check_partitioning(partitions_def),
     )
     def all_prompts_present(
         context: dg.AssetCheckExecutionContext, manifest: Any

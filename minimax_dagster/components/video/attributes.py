@@ -20,6 +20,8 @@ import dagster as dg
 from dagster.components.resolved.errors import ResolutionException
 from pydantic import BaseModel, Field, model_validator
 
+from minimax_dagster import compat
+
 #: ``{{ env.NAME }}`` or ``{{ env('NAME') }}`` and nothing else: a reference to one environment variable.
 _ENV_REFERENCE = re.compile(
     r"""^\s*\{\{\s*env(?:\.(?P<attr>[A-Za-z_][A-Za-z0-9_]*)|\(\s*['"](?P<call>[A-Za-z_][A-Za-z0-9_]*)['"]\s*\))\s*\}\}\s*$"""
@@ -47,7 +49,9 @@ def render(context: dg.ResolutionContext, value: Any) -> Any:
     {'account': '1234567', 'day': 2}
     """
     if isinstance(value, str):
-        return context.resolve_value(value) if ("{{" in value or "{%" in value) else value
+        return (
+            compat.with_dg_scope(context).resolve_value(value) if ("{{" in value or "{%" in value) else value
+        )
     if isinstance(value, Mapping):
         return {k: render(context.at_path(k), v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import dagster as dg
 from dagster.components.resolved.core_models import ResolvedAssetKey
 
+from minimax_dagster import compat
 from minimax_dagster.assets.checks import build_video_checks
 from minimax_dagster.assets.factory import build_minimax_video_asset
 from minimax_dagster.components.video.attributes import (
@@ -330,13 +331,11 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     def get_spec(cls) -> dg.ComponentTypeSpec:
         """What ``dg list components`` and the UI's component picker show.
 
-        >>> MiniMaxVideoComponent.get_spec().produces
-        ['asset', 'asset_check', 'resource']
+        >>> MiniMaxVideoComponent.get_spec().tags
+        ['minimax', 'video', 's3']
         """
-        return dg.ComponentTypeSpec(
-            owners=[],
-            tags=["minimax", "video", "s3"],
-            produces=["asset", "asset_check", "resource"],
+        return compat.component_type_spec(
+            owners=[], tags=["minimax", "video", "s3"], produces=["asset", "asset_check", "resource"]
         )
 
     @property
