@@ -6,14 +6,22 @@ from typing import Any
 
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.production import ManifestEntry, ProducerSettings, VideoProducer, VideoPrompt
+from minimax_dagster.production.budget import RunBudget
 from minimax_dagster.production.store import PosterHandler
 from minimax_dagster.storage import DownloadPolicy
 
 
 def producer_for(
-    sim: Any, s3_client: Any, bucket: str, *, on_poster: PosterHandler | None = None, **settings: Any
+    sim: Any,
+    s3_client: Any,
+    bucket: str,
+    *,
+    on_poster: PosterHandler | None = None,
+    budget: RunBudget | None = None,
+    **settings: Any,
 ) -> VideoProducer:
-    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/``; ``settings`` override the defaults."""
+    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/`` (reserving in ``budget``);
+    ``settings`` override the defaults."""
     options: dict[str, Any] = {
         "bucket": bucket,
         "prefix": "minimax",
@@ -27,7 +35,7 @@ def producer_for(
     def client() -> MiniMaxClient:
         return MiniMaxClient(sim.token, base_url=sim.base_url, poll_interval=0.1, read_timeout=5.0)
 
-    return VideoProducer(client, s3_client, ProducerSettings(**options), on_poster=on_poster)
+    return VideoProducer(client, s3_client, ProducerSettings(**options), on_poster=on_poster, budget=budget)
 
 
 def run_collecting(
