@@ -309,7 +309,7 @@ class MiniMaxVideoRun:
                 self.s3,
                 options.bucket,
                 budget.policy() if budget is not None else None,
-                run_id=self.context.run_id,
+                run_id=self.context.run.run_id,
                 asset=options.asset_name,
                 run_cap=options.max_new_videos,
                 template_credits={t: (d.credits if d else None) for t, d in (plan.templates or {}).items()},
