@@ -415,27 +415,45 @@ class RunBudget:
             counted_credits=counted,
         )
         done: list[Window] = []
-        for window in windows:
-            ledger, wrote = update_ledger(self.s3, self.bucket, window.key, _admit(window, entry))
-            if not wrote:
-                self._give_back(entry.id, done)
-                raise BudgetSpent(_spent_message(window, ledger, entry))
-            done.append(window)
+        try:
+            for window in windows:
+                ledger, wrote = update_ledger(self.s3, self.bucket, window.key, _admit(window, entry))
+                if not wrote:
+                    raise BudgetSpent(_spent_message(window, ledger, entry))
+                done.append(window)
+        except BaseException:
+            self._give_back(entry.id, done)  # nothing is created: what the earlier windows reserved goes back
+            raise
         return Reservation(entry, tuple(done))
 
-    def spend(self, reservation: Reservation | None, video_id: str) -> None:
-        """Record that the reserved create made ``video_id``."""
+    def spend(self, reservation: Reservation | None, video_id: str) -> str | None:
+        """Record that the reserved create made ``video_id``; a problem writing it is returned, not raised (the
+        video is made and paid: its reservation counts either way)."""
         if reservation is None or self.s3 is None:
-            return
-        for window in reservation.windows:
-            update_ledger(
-                self.s3, self.bucket, window.key, lambda ledger: _changed(ledger, reservation, video_id)
-            )
+            return None
+        try:
+            for window in reservation.windows:
+                update_ledger(
+                    self.s3, self.bucket, window.key, lambda ledger: _changed(ledger, reservation, video_id)
+                )
+        except (
+            Exception
+        ) as exc:  # the reservation stays counted: only the video id is missing from the ledger
+            return f"could not record video {video_id} in the budget ledger ({type(exc).__name__}: {exc})"
+        return None
 
-    def release(self, reservation: Reservation | None) -> None:
-        """Give back a reservation whose create surely made no job."""
-        if reservation is not None:
+    def release(self, reservation: Reservation | None) -> str | None:
+        """Give back a reservation whose create surely made no job; a problem is returned, not raised (the
+        reservation then stays counted until its window ends)."""
+        if reservation is None:
+            return None
+        try:
             self._give_back(reservation.entry.id, reservation.windows)
+        except Exception as exc:
+            return (
+                f"could not give back the budget reservation ({type(exc).__name__}: {exc}); it stays counted"
+            )
+        return None
 
     def _give_back(self, entry_id: str, windows: Sequence[Window]) -> None:
         if self.s3 is None:

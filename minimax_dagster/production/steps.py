@@ -368,19 +368,24 @@ class VideoSteps:
         if budget is None:
             return self._create(video, held, pool)
         reservation = budget.reserve(video.prompt, video.keys.key)
+        problem = None
         try:
             entry = self._create(video, held, pool)
         except BaseException as exc:
             video_id = getattr(exc, "video_id", None) or held.record.video_id
             if surely_no_job(exc, video_id):
-                budget.release(reservation)
+                problem = budget.release(reservation)
             elif video_id is not None:
-                budget.spend(reservation, video_id)
+                problem = budget.spend(reservation, video_id)
             raise
-        if entry.video_id is not None:
-            budget.spend(reservation, entry.video_id)
-        elif entry_made_no_job(entry):
-            budget.release(reservation)
+        else:
+            if entry.video_id is not None:
+                problem = budget.spend(reservation, entry.video_id)
+            elif entry_made_no_job(entry):
+                problem = budget.release(reservation)
+        finally:
+            if problem:
+                self._notes.say(video.prompt, problem, "warning")
         return entry
 
     def _create(self, video: PlannedVideo, held: HeldRecord, pool: AccountPool) -> ManifestEntry:
