@@ -3,7 +3,7 @@
 ``python -m minimax_dagster_tests.producer_process '<json>'`` builds a producer on the simulator and S3 server
 the JSON names (``base_url``, ``origin``, ``token``, ``s3_endpoint``, ``bucket``, ``accounts``, ``prompts``: a
 list of ``[id, prompt]``), prints ``ready``, waits for a line on stdin (so that several processes start at once),
-runs the prompts and prints one JSON line per entry (``{"entry": ...}``) and then one with every S3 request it
+runs the prompts (reserving in a one-window budget when ``budget`` names one) and prints one JSON line per entry (``{"entry": ...}``) and then one with every S3 request it
 sent (``{"requests": [[operation, key, HTTP status], ...]}``, seen through botocore's event hooks). It can be
 SIGKILLed at any moment: that is the crash the tests simulate.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.production import ProducerSettings, VideoProducer, VideoPrompt
+from minimax_dagster.production.budget import BudgetPolicy, RunBudget, WindowLimit
 from minimax_dagster.storage import DownloadPolicy
 from minimax_dagster_tests.conftest import s3_client_for
 
@@ -108,7 +109,12 @@ def main(raw: str) -> None:
             config["token"], base_url=config["base_url"], poll_interval=0.1, read_timeout=5.0
         )
 
-    producer = VideoProducer(client, s3, settings)
+    budget = None
+    if "budget" in config:  # {"new_videos": N, "per": "day", "run_id": ...}: one window of N new videos
+        wanted = config["budget"]
+        policy = BudgetPolicy(windows=(WindowLimit(wanted["per"], new_videos=wanted["new_videos"]),))
+        budget = RunBudget(s3, config["bucket"], policy, run_id=wanted["run_id"], asset="videos")
+    producer = VideoProducer(client, s3, settings, budget=budget)
     prompts = [VideoPrompt(id=row, prompt=text, template_id=TEMPLATE) for row, text in config["prompts"]]
     print("ready", flush=True)
     sys.stdin.readline()

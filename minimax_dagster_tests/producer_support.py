@@ -6,6 +6,7 @@ from typing import Any
 
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.production import ManifestEntry, ProducerSettings, VideoProducer, VideoPrompt
+from minimax_dagster.production.budget import RunBudget
 from minimax_dagster.production.store import PosterHandler
 from minimax_dagster.storage import DownloadPolicy
 
@@ -16,11 +17,12 @@ def producer_for(
     bucket: str,
     *,
     on_poster: PosterHandler | None = None,
+    budget: RunBudget | None = None,
     client_options: dict[str, Any] | None = None,
     **settings: Any,
 ) -> VideoProducer:
-    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/``; ``settings`` override the defaults,
-    ``client_options`` those of its clients."""
+    """A producer for ``sim``'s accounts into ``bucket`` under ``minimax/`` (reserving in ``budget``);
+    ``settings`` override the defaults, ``client_options`` those of its clients."""
     options: dict[str, Any] = {
         "bucket": bucket,
         "prefix": "minimax",
@@ -35,7 +37,7 @@ def producer_for(
         options = {"poll_interval": 0.1, "read_timeout": 5.0, **(client_options or {})}
         return MiniMaxClient(sim.token, base_url=sim.base_url, **options)
 
-    return VideoProducer(client, s3_client, ProducerSettings(**options), on_poster=on_poster)
+    return VideoProducer(client, s3_client, ProducerSettings(**options), on_poster=on_poster, budget=budget)
 
 
 def run_collecting(

@@ -21,6 +21,11 @@ dataset but ``hostile``, the ``hostile`` partition with ``allow_partial``, and t
     06-09 the same for partition hostile    10 the checks       11-12 the backfill run and its STEP_OUTPUT
     13 a daily_videos partition             14 dataset_prompts (its description)        15 the catalogue
 
+With ``--budget 24/day`` (``MINIMAX_BUDGET``, see docs/BUDGET.md) the demo's resource has a budget, and three more:
+
+    16 the budget's metadata of partition ten-videos     17 the asset's metadata plots (budget_day_*, credits)
+    18 the hostile run's log: the 80 % warning and the prompts the budget stopped
+
 For each videos table it prints the table's width against the dialog, whether every column is visible, the
 pictures (inline thumbnails or remote URLs), the links and the HTTP status each one gets, as a browser would.
 """
@@ -323,7 +328,32 @@ def report_links(driver: Any, labels: tuple[str, ...]) -> None:
             print(f"  {label}: no link" + (f" ({texts[0].text[:80]!r})" if texts else " (no such row)"))
 
 
-def take_screenshots(base: str, out: Path, runs: dict[str, str], profile: Path) -> None:
+def take_budget_screenshots(driver: Any, base: str, out: Path, runs: dict[str, str]) -> None:
+    """The budget in the UI: a partition's budget metadata, the asset's plots, the warning in a run's log."""
+    driver.get(f"{base}/assets/dataset_videos?view=partitions&partition=ten-videos")
+    wait_xpath(driver, "//tr/td[1][normalize-space()='new_paid_videos']")
+    row = driver.find_elements("xpath", "//tr/td[1][normalize-space()='budget_day_used_pct']")
+    if row:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row[0])
+        time.sleep(0.5)
+    shoot(driver, out, "16-budget-metadata")
+    driver.get(f"{base}/assets/dataset_videos?view=overview")
+    wait_xpath(driver, "//button[normalize-space()='Plots']")
+    plots = driver.find_elements("xpath", "//button[normalize-space()='Plots']")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", plots)
+    plots.click()  # the metadata as plots, one point per partition
+    wait_text(driver, "budget_day_used_pct")
+    time.sleep(2)
+    shoot(driver, out, "17-budget-plots")
+    driver.get(f"{base}/runs/{runs['hostile']}?logs=budget")
+    wait_text(driver, "budget at", timeout=90)
+    time.sleep(1)
+    shoot(driver, out, "18-budget-warning")
+
+
+def take_screenshots(
+    base: str, out: Path, runs: dict[str, str], profile: Path, *, budget: bool = False
+) -> None:
     """Visit the pages and save the PNGs."""
     driver = browser(profile)
     try:
@@ -378,6 +408,8 @@ def take_screenshots(base: str, out: Path, runs: dict[str, str], profile: Path) 
         driver.get(f"{base}/assets")
         wait_text(driver, "video_catalogue")
         shoot(driver, out, "15-catalog")
+        if budget:
+            take_budget_screenshots(driver, base, out, runs)
     finally:
         driver.quit()
 
@@ -393,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day", default="2026-11-27", help="the daily partition to run")
     parser.add_argument("--serve", action="store_true", help="keep the UI up after preparing, until Ctrl-C")
     parser.add_argument("--generation-seconds", type=float, default=1.0, help="simulated generation time")
+    parser.add_argument(
+        "--budget", default="", help="MINIMAX_BUDGET for the demo, e.g. 24/day (docs/BUDGET.md)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
@@ -407,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         with demo_services(generation_seconds=args.generation_seconds) as services:
             os.environ.update(services.env())
             os.environ["DAGSTER_HOME"] = str(home)
+            if args.budget:
+                os.environ["MINIMAX_BUDGET"] = args.budget
             runs = prepare(home, services, args.day)
             env = {**os.environ}
             with webserver(env, free_port()) as base:
@@ -418,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                     with suppress(KeyboardInterrupt):
                         signal.pause()
                 else:
-                    take_screenshots(base, args.output, runs, work / "chromium-profile")
+                    take_screenshots(
+                        base, args.output, runs, work / "chromium-profile", budget=bool(args.budget)
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -54,8 +54,8 @@ class VideoAssetConfig(dg.Config):
         default=None,
         ge=0,
         description=(
-            "Fail before the first create when the run would create more new paid videos than this "
-            "(default: the factory's; none: no cap)."
+            "Fail before the first create when the run would create more new paid videos than this, and hold "
+            "the cap at each create across the run's steps and processes (default: the factory's; none: no cap)."
         ),
     )
 
@@ -112,7 +112,9 @@ def build_minimax_video_asset(
         regenerate_failed: pay for a new attempt of prompts whose earlier video failed.
         check_templates: look templates up before creating anything, to refuse rows they cannot take.
         max_new_videos: a run that would create more new paid videos than this fails before the first create,
-            naming the cap and the count (run config ``max_new_videos`` overrides it; ``None``: no cap). Run
+            naming the cap and the count (run config ``max_new_videos`` overrides it; ``None``: no cap); each
+            create also reserves its place in the run's ledger in S3, so the cap holds when the plan changes
+            under the run or its steps race (a create past it fails its prompt with ``BudgetSpent``). Run
             config ``dry_run: true`` reports what a run would pay for without creating anything.
         log_heartbeats: also log every heartbeat, "processing" state and poll at debug. By default (``False``)
             a video logs only its milestones (at most five records: created with its video id, image ready,

@@ -41,6 +41,13 @@ import dagster as dg
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, NotFoundError
 from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
+from minimax_dagster.budget.report import (
+    dry_run_lines,
+    over_budget,
+    spend_metadata,
+    state_metadata,
+    warnings,
+)
 from minimax_dagster.assets.dry_run import PlanReport, cap_failure
 from minimax_dagster.assets.options import RECORDS_PER_SECOND, VideoAssetOptions
 from minimax_dagster.metadata.links import VideoLinks
@@ -48,6 +55,7 @@ from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.metadata.tables import materialization_metadata
 from minimax_dagster.metadata.thumbnails import THUMBNAIL_ROWS, PosterThumbnails
 from minimax_dagster.production.bounded_log import BoundedLog
+from minimax_dagster.production.budget import RunBudget, WindowState
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
@@ -112,6 +120,7 @@ class MiniMaxVideoRun:
         self.options = options
         self.minimax: MiniMaxResource = getattr(context.resources, options.minimax_resource_key)
         self.s3 = s3_client_from_resource(getattr(context.resources, options.s3_resource_key))
+        self._budget: RunBudget | None = None
 
     def events(self, prompts: Any) -> Iterator[dg.Output[Any]]:
         """Plan, produce and report; yields the asset's output (raises ``dg.Failure`` after it when prompts
@@ -213,6 +222,10 @@ class MiniMaxVideoRun:
         for line in report.lines():
             log.add("info", line)
         log.add("info", report.summary())
+        budget = self.budget(plan)
+        states = budget.states() if budget.active else []
+        for line in dry_run_lines(preview.new_videos, *report.credits(preview.outcomes), states):
+            log.add("info", line)
         log.flush()
         by_partition: dict[str | None, list[Any]] = {partition: [] for partition in plan.rows}
         for outcome in preview.outcomes:
@@ -223,7 +236,7 @@ class MiniMaxVideoRun:
                     asset_key=self.context.asset_key,
                     partition=partition,
                     description=report.summary(outcomes),
-                    metadata=report.metadata(outcomes),
+                    metadata={**report.metadata(outcomes), **state_metadata(states)},
                 )
             )
         return preview
@@ -236,6 +249,22 @@ class MiniMaxVideoRun:
         self.context.log.info(f"{preview.new_videos} new paid video(s) planned, within max_new_videos={cap}")
         return preview
 
+    def budget(self, plan: VideoPlan) -> RunBudget:
+        """This step's reservations: the resource's budget and the run's ``max_new_videos``, enforced at each
+        create (made once per step)."""
+        if self._budget is None:
+            options, budget = self.options, self.minimax.budget
+            self._budget = RunBudget(
+                self.s3,
+                options.bucket,
+                budget.policy() if budget is not None else None,
+                run_id=self.context.run.run_id,
+                asset=options.asset_name,
+                run_cap=options.max_new_videos,
+                template_credits={t: (d.credits if d else None) for t, d in (plan.templates or {}).items()},
+            )
+        return self._budget
+
     def _producer(self, plan: VideoPlan, on_poster: PosterHandler | None = None) -> VideoProducer:
         options = self.options
         settings = self.minimax.producer_settings(
@@ -246,7 +275,9 @@ class MiniMaxVideoRun:
             asset_name=options.asset_name,
             generation_hint=recent_generation_seconds(self.context.instance, self.context.asset_key),
         )
-        return VideoProducer(self.minimax.get_client, self.s3, settings, on_poster=on_poster)
+        return VideoProducer(
+            self.minimax.get_client, self.s3, settings, on_poster=on_poster, budget=self.budget(plan)
+        )
 
     # ------------------------------------------------------------------------------------------ produce
 
@@ -306,6 +337,8 @@ class MiniMaxVideoRun:
     def report(self, plan: VideoPlan, production: Production) -> Iterator[dg.Output[Any]]:
         """Give each partition its manifest and its own metadata, log the run's totals, yield the value."""
         totals = None
+        budget = self.budget(plan)
+        states = budget.states() if budget.active else []
         try:
             manifests = {
                 partition: VideoManifest(
@@ -321,7 +354,7 @@ class MiniMaxVideoRun:
                 for partition, prompts in plan.rows.items()
             }
             for partition, manifest in manifests.items():
-                self._add_partition_metadata(partition, manifest, production, plan.capacity)
+                self._add_partition_metadata(partition, manifest, production, plan.capacity, budget, states)
             totals = _totals_line(manifests, production)
         finally:
             production.thumbnails.close()
@@ -331,6 +364,7 @@ class MiniMaxVideoRun:
         # No output metadata: it would be copied onto every partition's materialization.
         yield dg.Output(value)
 
+        self._say_budget(everything, states, budget)
         failed = [e for e in everything if not e.ok]
         unknown = [e for e in failed if (e.error or "").startswith(CreateOutcomeUnknownError.__name__)]
         if unknown:
@@ -361,6 +395,8 @@ class MiniMaxVideoRun:
         manifest: VideoManifest,
         production: Production,
         capacity: Mapping[str, int],
+        budget: RunBudget,
+        states: list[WindowState],
     ) -> None:
         # The capacity is the run's, not the partition's: it is in the log, not here, unless accounts were
         # skipped (no video support, in error) or unknown, which explains where every partition's jobs went.
@@ -380,6 +416,8 @@ class MiniMaxVideoRun:
             )
         )
         metadata["dagster/row_count"] = len(manifest.entries)
+        metadata.update(spend_metadata(manifest.entries, budget.credits_of))
+        metadata.update(state_metadata(states))
         if isinstance(capacity, CapacityByAccount) and (capacity.skipped or capacity.problem):
             metadata["accounts"] = capacity.describe()
             metadata["accounts_skipped"] = dg.MetadataValue.json(capacity.skipped)
@@ -387,6 +425,22 @@ class MiniMaxVideoRun:
             self.context.add_asset_metadata(metadata)
         else:
             self.context.add_asset_metadata(metadata, partition_key=partition)
+
+    def _say_budget(self, entries: list[ManifestEntry], states: list[WindowState], budget: RunBudget) -> None:
+        """The budget after the run: each window's state, a warning at ``warn_at`` of one, the prompts it stopped."""
+        log = self.context.log
+        for state in states:
+            log.info(state.describe())
+        warn_at = budget.policy.warn_at if budget.policy else 0.8
+        for line in warnings(states, warn_at):
+            log.warning(line)
+        stopped = over_budget(entries)
+        if stopped:
+            log.warning(
+                f"{len(stopped)} prompt(s) not created because the budget is spent: "
+                + ", ".join(display((e.partition, e.id)) for e in stopped[:MAX_LISTED])
+                + (f" and {len(stopped) - MAX_LISTED} more" if len(stopped) > MAX_LISTED else "")
+            )
 
     def _manifest_uri(self, partition: str | None) -> str | None:
         """Where the IO manager stores this partition's manifest, when it is ours (other IO managers: unknown)."""

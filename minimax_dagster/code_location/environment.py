@@ -8,6 +8,8 @@ Both the demo (:mod:`minimax_dagster.demo.definitions`) and the production deplo
 ('b', {'100001': 5, '100002': 1})
 >>> settings.datasets_prefix
 'minimax/datasets/'
+>>> EnvSettings.from_env({"MINIMAX_BUDGET": "300/day"}).minimax_resource().budget.new_videos
+300
 """
 
 import os
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from minimax_dagster.api.client import DEFAULT_BASE_URL
+from minimax_dagster.budget import Budget, budget_from_env
 from minimax_dagster.resources.minimax import (
     DEFAULT_DOWNLOAD_HOSTS,
     AccountConfig,
@@ -31,7 +34,9 @@ class EnvSettings:
 
     Variables: ``MINIMAX_BASE_URL``, ``MINIMAX_BUCKET``, ``MINIMAX_PREFIX``, ``MINIMAX_S3_ENDPOINT_URL``,
     ``AWS_REGION``, ``MINIMAX_ALLOWED_DOWNLOAD_HOSTS`` (comma-separated), ``MINIMAX_ACCOUNTS``
-    (``account:max_jobs,...``), ``MINIMAX_POLL_INTERVAL``, ``MINIMAX_READ_TIMEOUT``. The token is read by the
+    (``account:max_jobs,...``), ``MINIMAX_POLL_INTERVAL``, ``MINIMAX_READ_TIMEOUT``, ``MINIMAX_BUDGET``
+    (``300/day,5000/month``; ``MINIMAX_BUDGET_TIMEZONE`` and more, see
+    :func:`~minimax_dagster.budget.budget_from_env`). The token is read by the
     resource itself from ``USEAPI_TOKEN`` through ``EnvVar``; S3 credentials come from boto3's usual chain
     (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, profiles, instance roles).
 
@@ -48,6 +53,7 @@ class EnvSettings:
     accounts: dict[str, int] = field(default_factory=dict)
     poll_interval: float = 30.0
     read_timeout: float = 45.0
+    budget: Budget | None = None
 
     @property
     def datasets_prefix(self) -> str:
@@ -71,6 +77,7 @@ class EnvSettings:
             allowed_download_hosts=list(self.allowed_download_hosts),
             poll_interval=self.poll_interval,
             read_timeout=self.read_timeout,
+            budget=self.budget,
         )
 
     def s3_resource(self) -> MiniMaxS3Resource:
@@ -107,4 +114,5 @@ class EnvSettings:
             accounts=accounts,
             poll_interval=float(env.get("MINIMAX_POLL_INTERVAL", cls.poll_interval)),
             read_timeout=float(env.get("MINIMAX_READ_TIMEOUT", cls.read_timeout)),
+            budget=budget_from_env(env),
         )

@@ -33,6 +33,7 @@ import requests
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.reconcile import SharedBaselines
 from minimax_dagster.api.transport import EnvironmentOnceSession
+from minimax_dagster.production.budget import RunBudget
 from minimax_dagster.production.capacity import AccountPool, account_pool
 from minimax_dagster.production.entries import entry_for, failed_entry
 from minimax_dagster.production.images import ImageSource, InputImages, identify_image
@@ -74,6 +75,7 @@ class VideoProducer:
         settings: bucket, prefix, download policy, accounts and limits.
         on_poster: given each poster just stored, with its bytes, on a worker thread (see
             :class:`~minimax_dagster.production.store.ResultStore`); a Dagster step makes thumbnails of them.
+        budget: every create reserves its cost here first (:mod:`~minimax_dagster.production.budget`).
 
     >>> import boto3
     >>> from minimax_dagster.storage import DownloadPolicy
@@ -89,8 +91,10 @@ class VideoProducer:
         settings: ProducerSettings,
         *,
         on_poster: PosterHandler | None = None,
+        budget: RunBudget | None = None,
     ) -> None:
         self.client_factory = client_factory
+        self.budget = budget
         self.s3 = s3_client
         self.settings = settings
         self._local = threading.local()
@@ -132,7 +136,13 @@ class VideoProducer:
         self._keeper = ClaimKeeper(self.s3, settings.bucket, ttl=settings.claim_ttl)
         pool = account_pool(settings, self._keeper)
         steps = VideoSteps(
-            settings, self._keeper, self._store, self._images, client=self._client, notes=self._notes
+            settings,
+            self._keeper,
+            self._store,
+            self._images,
+            client=self._client,
+            notes=self._notes,
+            budget=self.budget,
         )
         # Twice as many workers as slots: a worker storing a finished video (its slot already given back) or
         # checking S3 for the next prompt does not leave a slot idle; the extra workers wait in pool.acquire.

@@ -44,6 +44,7 @@ from minimax_dagster.api.errors import (
     VideoFailedError,
 )
 from minimax_dagster.api.models import AgentCreateRequest
+from minimax_dagster.production.budget import RunBudget, entry_made_no_job, surely_no_job
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount
 from minimax_dagster.production.creates_first import CreatesFirst
 from minimax_dagster.production.entries import failed_entry
@@ -86,6 +87,7 @@ class VideoSteps:
         images: gives each create its input image.
         client: the calling thread's :class:`MiniMaxClient`.
         notes: where progress is said.
+        budget: the run's reservations (:mod:`~minimax_dagster.production.budget`); ``None``: no budget.
 
     >>> import boto3, requests
     >>> from moto import mock_aws
@@ -119,8 +121,10 @@ class VideoSteps:
         *,
         client: Callable[[], MiniMaxClient],
         notes: NoteQueue,
+        budget: RunBudget | None = None,
     ) -> None:
         self.settings = settings
+        self.budget = budget
         self.keeper = keeper
         self.store = store
         self.images = images
@@ -302,6 +306,34 @@ class VideoSteps:
     # ------------------------------------------------------------------------------------------ create
 
     def create(self, video: PlannedVideo, held: HeldRecord, pool: AccountPool) -> ManifestEntry:
+        """Reserve the create's cost in the budget (:class:`~minimax_dagster.production.budget.BudgetSpent`
+        when a window is spent: nothing is created), then :meth:`_create`; the reservation is given back when
+        the create surely made no job, kept (spent on the video id, when one is known) otherwise."""
+        budget = self.budget
+        if budget is None:
+            return self._create(video, held, pool)
+        reservation = budget.reserve(video.prompt, video.keys.key)
+        problem = None
+        try:
+            entry = self._create(video, held, pool)
+        except BaseException as exc:
+            video_id = getattr(exc, "video_id", None) or held.record.video_id
+            if surely_no_job(exc, video_id):
+                problem = budget.release(reservation)
+            elif video_id is not None:
+                problem = budget.spend(reservation, video_id)
+            raise
+        else:
+            if entry.video_id is not None:
+                problem = budget.spend(reservation, entry.video_id)
+            elif entry_made_no_job(entry):
+                problem = budget.release(reservation)
+        finally:
+            if problem:
+                self._notes.say(video.prompt, problem, "warning")
+        return entry
+
+    def _create(self, video: PlannedVideo, held: HeldRecord, pool: AccountPool) -> ManifestEntry:
         """Take a slot, upload the image if needed, create the video (recording its id in ``held``) and store it.
 
         An account out of credits or on hold is disabled and another tried; a 429, or a 502/503/504 that

@@ -29,6 +29,7 @@ from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError
 from minimax_dagster.api.models import CapacityByAccount, video_capacity
 from minimax_dagster.api.reconcile import ReconcilePolicy
+from minimax_dagster.budget import Budget
 from minimax_dagster.production import ProducerSettings
 from minimax_dagster.storage import DownloadPolicy, s3_client_config
 
@@ -147,6 +148,14 @@ class MiniMaxResource(dg.ConfigurableResource):
             "At most this many finished videos are downloaded and stored at once per step (0: no limit). A "
             "limit bounds memory and connections when many videos finish together; a worker waiting to store "
             "does not take the next prompt meanwhile."
+        ),
+    )
+
+    budget: Budget | None = Field(
+        default=None,
+        description=(
+            "The most new paid videos (and/or credits) per day/week/month for every asset using this resource, "
+            "held across runs and processes by ledgers in S3, e.g. {new_videos: 300, per: day}."
         ),
     )
 

@@ -305,8 +305,9 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     max_new_videos: Annotated[
         int | None,
         _doc(
-            "Fail before the first create when a run would create more new paid videos than this "
-            "(run config max_new_videos overrides it; run config dry_run: true shows what would be paid)."
+            "Fail before the first create when a run would create more new paid videos than this, and hold "
+            "the cap at each create (run config max_new_videos overrides it; run config dry_run: true shows "
+            "what would be paid). The daily/monthly budget is resources.minimax.budget."
         ),
     ] = None
     log_heartbeats: Annotated[
