@@ -29,6 +29,7 @@ import dagster as dg
 import pytest
 
 from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
+from benchmarks.scale.cluster import partition_of
 from minimax_dagster.deployment.definitions import TEMPLATE_ID
 from minimax_dagster.production.manifest import VideoManifest
 from minimax_dagster.production.prompts import VideoPrompt
@@ -399,7 +400,7 @@ def _kill_the_slow_worker(cluster: ScaleCluster, tag: str, timeout: float = 180.
     keys = VideoKeys(cluster.services.prefix, video_key(TEMPLATE_ID, SLOW[0]["prompt"], None))
     deadline = time.monotonic() + timeout
     while True:
-        runs = [r for r in cluster.runs(tag) if r.tags.get("dagster/partition") == "slow"]
+        runs = [r for r in cluster.runs(tag) if partition_of(r) == "slow"]
         executions = cluster.step_executions(runs[0].run_id) if runs else []
         record = read_job_record(s3, bucket, keys)
         if executions and record is not None and record.status == "running":
