@@ -523,7 +523,7 @@ def test_the_workers_warm_up_before_the_pool_forks_without_a_network_call() -> N
 
 
 def test_the_cluster_serves_its_code_location_from_one_code_server(scenario: Scenario) -> None:
-    """The daemon and every ``dagster job backfill`` of the scenario loaded the code from the cluster's code
+    """The daemon and every backfill launch of the scenario loaded the code from the cluster's code
     server (a ``grpc_server`` workspace entry), which is still up after all those runs."""
     cluster = scenario.cluster
     workspace = (cluster.home / "workspace.yaml").read_text()
