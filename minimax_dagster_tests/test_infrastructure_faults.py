@@ -278,15 +278,17 @@ def test_a_failed_run_of_the_backfill_is_retried_by_the_daemon_and_the_backfill_
 
     assert cluster.services is not None and cluster.instance is not None
     partition = "retried-0"
-    cluster.add_batches({partition: [{"id": "r0"}]})  # no "prompt": the prompts step fails, naming the field
+    s3, bucket = cluster.services.s3_client(), cluster.services.bucket
+    dataset = f"{cluster.services.prefix}/datasets/{partition}.json"
+    put_json(s3, bucket, dataset, {"rows": "not a list"})  # the prompts step fails: "must hold a JSON list"
+    cluster.instance.add_dynamic_partitions("scale_batches", [partition])
     tag = cluster.submit_backfill([partition])
     deadline = time.monotonic() + 300
     while not any(r.status == dg.DagsterRunStatus.FAILURE for r in cluster.runs(tag)):
         assert time.monotonic() < deadline, f"the first run never failed:\n{cluster.logs()}"
         time.sleep(0.2)
     rows = [{"id": "r0", "prompt": "A kite over the dunes, retried partition"}]
-    s3, bucket = cluster.services.s3_client(), cluster.services.bucket
-    put_json(s3, bucket, f"{cluster.services.prefix}/datasets/{partition}.json", rows)
+    put_json(s3, bucket, dataset, rows)
     runs = cluster.wait_for_runs(tag, 1, timeout=300)
     statuses = sorted((r.tags.get("dagster/retry_number", "0"), r.status.value) for r in runs)
     assert statuses[0] == ("0", "FAILURE") and statuses[-1][1] == "SUCCESS", statuses

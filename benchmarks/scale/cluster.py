@@ -33,6 +33,7 @@ PostgreSQL is not reachable at 127.0.0.1:1
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import secrets
@@ -57,6 +58,7 @@ from benchmarks.scale.report import BackfillReport, StepExecution
 from benchmarks.scale.services import ServiceSettings
 from minimax_dagster.deployment.backfill import launch_asset_backfill
 from minimax_dagster.deployment.celery import celery_config_path
+from minimax_dagster.deployment.definitions import JOB_NAME
 from minimax_dagster.embedded import EmbeddedServices
 from minimax_dagster.storage import put_json
 
@@ -386,14 +388,35 @@ class ScaleCluster:
             put_json(s3, self.services.bucket, f"{self.services.prefix}/datasets/{name}.json", rows)
         self.instance.add_dynamic_partitions("scale_batches", list(batches))
 
-    def submit_backfill(self, partitions: list[str], tag: str | None = None) -> str:
-        """An asset backfill of ``partitions`` (one queued run per partition, tagged
-        ``minimax/scale-backfill=<tag>``; :func:`~minimax_dagster.deployment.backfill.launch_asset_backfill`),
-        whose failed runs the daemon retries; returns the tag."""
+    def submit_backfill(self, partitions: list[str], tag: str | None = None, *, asset: bool = True) -> str:
+        """A backfill of ``partitions`` (one queued run per partition, tagged ``minimax/scale-backfill=<tag>``);
+        returns the tag. ``asset`` (default): an asset backfill
+        (:func:`~minimax_dagster.deployment.backfill.launch_asset_backfill`), whose failed runs the daemon
+        retries, and whose runs the daemon creates at its next tick (within 30 s). ``asset=False``:
+        ``dagster job backfill``, whose runs are queued at once but never retried."""
         tag = tag or secrets.token_hex(4)
-        self.backfill_ids[tag] = launch_asset_backfill(
-            self.home / "workspace.yaml", partitions, {TAG: tag}, env=self.env
-        )
+        if asset:
+            self.backfill_ids[tag] = launch_asset_backfill(
+                self.home / "workspace.yaml", partitions, {TAG: tag}, env=self.env
+            )
+            return tag
+        cmd = [
+            str(BIN / "dagster"),
+            "job",
+            "backfill",
+            "-w",
+            str(self.home / "workspace.yaml"),
+            "-j",
+            JOB_NAME,
+            "--partitions",
+            ",".join(partitions),
+            "--tags",
+            json.dumps({TAG: tag}),
+            "--noprompt",
+        ]
+        done = subprocess.run(cmd, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"dagster job backfill failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return tag
 
     def backfill_status(self, tag: str) -> str:
@@ -415,7 +438,10 @@ class ScaleCluster:
         while True:
             runs = self.runs(tag)
             done = {partition_of(r) for r in runs if r.status == dg.DagsterRunStatus.SUCCESS}
-            ended = tag in self.backfill_ids and self.backfill_status(tag) != "REQUESTED"
+            if tag in self.backfill_ids:
+                ended = self.backfill_status(tag) != "REQUESTED"
+            else:  # a job backfill: its runs all exist at once and are never retried
+                ended = len(runs) >= count
             if (len(done) >= count or ended) and runs and all(r.is_finished for r in runs):
                 return runs
             if time.monotonic() > deadline:
