@@ -29,6 +29,7 @@ import dagster as dg
 import pytest
 
 from benchmarks.scale import BackfillReport, ScaleCluster, ServiceSettings, ServiceUnavailable, batches_of
+from benchmarks.scale.cluster import partition_of
 from minimax_dagster.deployment.definitions import TEMPLATE_ID
 from minimax_dagster.production.held_records import new_record
 from minimax_dagster.production.manifest import VideoManifest
@@ -368,7 +369,9 @@ def scenario(
         try:
             started = time.time()
             with ThreadPoolExecutor(2) as pool:
-                race_tags = list(pool.map(lambda _: cluster.submit_backfill(["race"]), range(2)))
+                # Job backfills: both runs are queued at once, so their video steps really race (two asset
+                # backfills' runs start at the daemon's ticks, possibly one after the other's videos are done).
+                race_tags = list(pool.map(lambda _: cluster.submit_backfill(["race"], asset=False), range(2)))
             main_started = time.time()
             main_tag = cluster.submit_backfill(list(out.main_batches))
             out.killed = _kill_the_slow_worker(cluster, main_tag)
@@ -399,7 +402,7 @@ def _kill_the_slow_worker(cluster: ScaleCluster, tag: str, timeout: float = 180.
     keys = VideoKeys(cluster.services.prefix, video_key(TEMPLATE_ID, SLOW[0]["prompt"], None))
     deadline = time.monotonic() + timeout
     while True:
-        runs = [r for r in cluster.runs(tag) if r.tags.get("dagster/partition") == "slow"]
+        runs = [r for r in cluster.runs(tag) if partition_of(r) == "slow"]
         executions = cluster.step_executions(runs[0].run_id) if runs else []
         record = read_job_record(s3, bucket, keys)
         if executions and record is not None and record.status == "running":
@@ -522,7 +525,7 @@ def test_the_workers_warm_up_before_the_pool_forks_without_a_network_call() -> N
 
 
 def test_the_cluster_serves_its_code_location_from_one_code_server(scenario: Scenario) -> None:
-    """The daemon and every ``dagster job backfill`` of the scenario loaded the code from the cluster's code
+    """The daemon and every backfill launch of the scenario loaded the code from the cluster's code
     server (a ``grpc_server`` workspace entry), which is still up after all those runs."""
     cluster = scenario.cluster
     workspace = (cluster.home / "workspace.yaml").read_text()

@@ -3,7 +3,7 @@
 Starts the MiniMax simulator and the S3 server, a fresh PostgreSQL database for the Dagster instance
 (``deploy/postgres/dagster.yaml``), N Celery workers on RabbitMQ (the package's ``celery_config.yaml``) and the
 daemon; splits ``--prompts`` distinct prompts into partitions of ``--per-partition``, backfills them (one
-queued run per partition, ``dagster job backfill``) and prints, per partition, which worker produced it, then
+queued run per partition, an asset backfill whose failed runs the daemon retries) and prints, per partition, which worker produced it, then
 the wall time against the capacity-bound ideal and the simulator's counters. Everything it started is stopped
 and the database dropped at the end, also on Ctrl-C or failure.
 

@@ -15,7 +15,7 @@
    (``mmd-<random>``, deleted at the end), so sessions sharing a broker never take each other's steps;
 5. ``dagster-daemon run`` (the run queue, run retries, backfills).
 
-It then submits backfills with ``dagster job backfill`` and reads what happened from the instance: runs, the
+It then submits asset backfills (:mod:`minimax_dagster.deployment.backfill`) and reads what happened from the instance: runs, the
 Celery worker that executed each step (dagster-celery's "Executing steps ... in celery worker" engine event) and
 the simulator's counters. Every process is started in a session of its own and stopped by its process group.
 
@@ -56,6 +56,7 @@ from benchmarks._common import free_port, machine_cpu_seconds
 from benchmarks._timeline import s3_window
 from benchmarks.scale.report import BackfillReport, StepExecution
 from benchmarks.scale.services import ServiceSettings
+from minimax_dagster.deployment.backfill import launch_asset_backfill
 from minimax_dagster.deployment.celery import celery_config_path
 from minimax_dagster.deployment.definitions import JOB_NAME
 from minimax_dagster.embedded import EmbeddedServices
@@ -138,6 +139,7 @@ class ScaleCluster:
         self.env: dict[str, str] = {}
         self._stack = contextlib.ExitStack()
         self._home: Path | None = None
+        self.backfill_ids: dict[str, str] = {}  # tag -> backfill id
 
     # -------------------------------------------------------------------------------------------- lifecycle
 
@@ -213,36 +215,62 @@ class ScaleCluster:
             self.instance = self._stack.enter_context(dg.DagsterInstance.from_config(str(self._home)))
         self.instance.event_log_storage.set_concurrency_slots("minimax", self.pool_limit)
         self._stack.callback(self._stop_processes)
+        self.code_port = code_port
         if self.with_code_server:
-            self.code_server = self._spawn(
-                [
-                    str(BIN / "dagster"),
-                    "api",
-                    "grpc",
-                    "-m",
-                    "minimax_dagster.deployment.definitions",
-                    "--working-directory",
-                    str(REPO),
-                    "--location-name",
-                    LOCATION,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(code_port),
-                ],
-                self._home / "code-server.log",
-            )
+            self.start_code_server()
         for i in range(1, self.worker_count + 1):
             self.start_worker(f"w{i}")
         if self.code_server is not None:
             self.wait_for_code_server(code_port)  # before the daemon, which loads the workspace at its start
         if self.with_daemon:
-            self.daemon = self._spawn(
-                [str(BIN / "dagster-daemon"), "run", "-w", str(self._home / "workspace.yaml")],
-                self._home / "daemon.log",
-            )
+            self.start_daemon()
         self.wait_for_workers(list(self.workers))
         return self
+
+    def start_code_server(self) -> None:
+        """Start the code server (``dagster api grpc``) on the cluster's port."""
+        self.code_server = self._spawn(
+            [
+                str(BIN / "dagster"),
+                "api",
+                "grpc",
+                "-m",
+                "minimax_dagster.deployment.definitions",
+                "--working-directory",
+                str(REPO),
+                "--location-name",
+                LOCATION,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.code_port),
+            ],
+            self.home / "code-server.log",
+        )
+
+    def start_daemon(self) -> None:
+        """Start ``dagster-daemon run`` (the run queue, run retries, backfills, run monitoring)."""
+        self.daemon = self._spawn(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
+            self.home / "daemon.log",
+        )
+
+    def restart_code_server(self) -> None:
+        """SIGKILL the code server's own process (the runs it launched live on) and start it again."""
+        assert self.code_server is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.code_server.pid, signal.SIGKILL)
+        self.code_server.wait(timeout=10)
+        self.start_code_server()
+        self.wait_for_code_server(self.code_port)
+
+    def restart_daemon(self) -> None:
+        """SIGKILL the daemon (all its threads at once, like a lost machine) and start it again."""
+        assert self.daemon is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.daemon.pid, signal.SIGKILL)
+        self.daemon.wait(timeout=10)
+        self.start_daemon()
 
     def stop(self) -> None:
         """Stop every process, the services, drop the database, delete the queue and DAGSTER_HOME."""
@@ -360,9 +388,18 @@ class ScaleCluster:
             put_json(s3, self.services.bucket, f"{self.services.prefix}/datasets/{name}.json", rows)
         self.instance.add_dynamic_partitions("scale_batches", list(batches))
 
-    def submit_backfill(self, partitions: list[str], tag: str | None = None) -> str:
-        """``dagster job backfill`` of ``partitions`` (queued runs, tagged ``minimax/scale-backfill=<tag>``)."""
+    def submit_backfill(self, partitions: list[str], tag: str | None = None, *, asset: bool = True) -> str:
+        """A backfill of ``partitions`` (one queued run per partition, tagged ``minimax/scale-backfill=<tag>``);
+        returns the tag. ``asset`` (default): an asset backfill
+        (:func:`~minimax_dagster.deployment.backfill.launch_asset_backfill`), whose failed runs the daemon
+        retries, and whose runs the daemon creates at its next tick (within 30 s). ``asset=False``:
+        ``dagster job backfill``, whose runs are queued at once but never retried."""
         tag = tag or secrets.token_hex(4)
+        if asset:
+            self.backfill_ids[tag] = launch_asset_backfill(
+                self.home / "workspace.yaml", partitions, {TAG: tag}, env=self.env
+            )
+            return tag
         cmd = [
             str(BIN / "dagster"),
             "job",
@@ -382,17 +419,30 @@ class ScaleCluster:
             raise RuntimeError(f"dagster job backfill failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return tag
 
+    def backfill_status(self, tag: str) -> str:
+        """The status of the backfill submitted with ``tag`` (REQUESTED until the daemon closes it)."""
+        assert self.instance is not None
+        backfill = self.instance.get_backfill(self.backfill_ids[tag])
+        return backfill.status.value if backfill is not None else "MISSING"
+
     def runs(self, tag: str) -> list[dg.DagsterRun]:
         """The runs of one backfill."""
         assert self.instance is not None
         return list(self.instance.get_runs(filters=dg.RunsFilter(tags={TAG: tag})))
 
     def wait_for_runs(self, tag: str, count: int, timeout: float = 600.0) -> list[dg.DagsterRun]:
-        """Wait until ``count`` runs of the backfill are finished (success, failure or canceled)."""
+        """Wait until ``count`` partitions of the backfill have a run that succeeded, or the backfill ended,
+        and every run of it is finished (success, failure or canceled); a failed run about to be retried
+        counts as neither."""
         deadline = time.monotonic() + timeout
         while True:
             runs = self.runs(tag)
-            if len(runs) >= count and all(r.is_finished for r in runs):
+            done = {partition_of(r) for r in runs if r.status == dg.DagsterRunStatus.SUCCESS}
+            if tag in self.backfill_ids:
+                ended = self.backfill_status(tag) != "REQUESTED"
+            else:  # a job backfill: its runs all exist at once and are never retried
+                ended = len(runs) >= count
+            if (len(done) >= count or ended) and runs and all(r.is_finished for r in runs):
                 return runs
             if time.monotonic() > deadline:
                 states = {r.run_id[:8]: r.status.value for r in runs}
@@ -408,7 +458,7 @@ class ScaleCluster:
         or after a worker died mid-step and the broker handed the step to another)."""
         assert self.instance is not None
         run = self.instance.get_run_by_id(run_id)
-        partition = run.tags.get("dagster/partition") if run else None
+        partition = partition_of(run) if run else None
         out = []
         for entry in self.instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
             event = entry.dagster_event
@@ -480,7 +530,7 @@ class ScaleCluster:
             report.runs.append(
                 {
                     "run_id": run.run_id,
-                    "partition": run.tags.get("dagster/partition"),
+                    "partition": partition_of(run),
                     "status": run.status.value,
                     "video_workers": [
                         e.worker.split("@")[0].removesuffix(f"-{self.token}") for e in executions
@@ -518,6 +568,12 @@ class ScaleCluster:
         return "\n".join(
             f"--- {p.name}\n{_tail(p, lines)}" for p in sorted(self._home.glob("*.log")) if p.exists()
         )
+
+
+def partition_of(run: dg.DagsterRun) -> str | None:
+    """The one partition a run of the backfill materializes: an asset backfill's run names it as a range of
+    one (``dagster/asset_partition_range_start`` = ``_end``), a job's run as ``dagster/partition``."""
+    return run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")
 
 
 def _tail(path: Path, lines: int = 40) -> str:

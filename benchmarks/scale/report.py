@@ -209,7 +209,8 @@ class BackfillReport:
         first = min(t["start"] for t in timed) - self.started_at
         ph = self.phases()
         return [
-            f"time: backfill submitted in {self.submit_seconds:.1f} s (dagster job backfill); first run started "
+            f"time: backfill submitted in {self.submit_seconds:.1f} s (an asset backfill: the daemon creates its"
+            f" runs at its next tick, within 30 s); first run started "
             f"at {first:.1f} s; per run (mean): queued {ph['queued']:.1f} s, run start-up to first step "
             f"{ph['startup']:.1f} s, prompts step {ph['prompts_step']:.1f} s, pool wait + dispatch "
             f"{ph['pool_wait']:.1f} s, video step {ph['video_step']:.1f} s, run end {ph['teardown']:.1f} s; "

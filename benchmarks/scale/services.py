@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from minimax_dagster.deployment.infrastructure import redact
+
 
 class ServiceUnavailable(RuntimeError):
     """A service the deployment needs (PostgreSQL, RabbitMQ, Redis) cannot be reached; the message names it."""
@@ -80,7 +82,7 @@ class ServiceSettings:
                 conn.ensure_connection(max_retries=1)
         except Exception as exc:
             raise ServiceUnavailable(
-                f"RabbitMQ (the Celery broker) is not reachable at {_redact(self.broker_url)}: {exc}"
+                f"RabbitMQ (the Celery broker) is not reachable at {redact(self.broker_url)}: {exc}"
             ) from None
         if self.backend_url.startswith("redis"):
             import redis
@@ -89,7 +91,7 @@ class ServiceSettings:
                 redis.Redis.from_url(self.backend_url, socket_connect_timeout=5).ping()
             except Exception as exc:
                 raise ServiceUnavailable(
-                    f"Redis (the Celery result backend) is not reachable at {_redact(self.backend_url)}: {exc}"
+                    f"Redis (the Celery result backend) is not reachable at {redact(self.backend_url)}: {exc}"
                 ) from None
 
     @contextlib.contextmanager
@@ -106,10 +108,3 @@ class ServiceSettings:
             with contextlib.suppress(Exception), conn.cursor() as cur:
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.close()
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"

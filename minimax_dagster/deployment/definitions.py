@@ -7,7 +7,8 @@ run per batch, the runs are queued by the QueuedRunCoordinator, their video step
 pool, and every step is executed by whichever Celery worker takes it. The video producer keeps the accounts'
 capacity shared across all workers (slot claims in S3) and never pays twice for a video (key claims in S3).
 
-The job's executor is ``celery_executor`` configured from the same YAML the workers start with
+The job's executor is ``celery_executor`` (whose run failures name an unreachable service:
+:mod:`minimax_dagster.deployment.executor`) configured from the same YAML the workers start with
 (:func:`~minimax_dagster.deployment.celery.celery_executor_config`); ``MINIMAX_CELERY_QUEUE`` (default ``dagster``)
 names the queue, so that several deployments can share one broker. Everything else comes from the environment
 variables of :class:`~minimax_dagster.code_location.environment.EnvSettings`. Needs the ``celery`` extra.
@@ -80,13 +81,13 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
 
 def _celery_executor() -> dg.ExecutorDefinition:
     try:
-        from dagster_celery import celery_executor
+        from minimax_dagster.deployment.executor import celery_executor_explained
     except ImportError:
         raise ImportError(
             "minimax_dagster.deployment runs its steps on Celery: install the extra with "
             "pip install 'minimax-dagster[celery]' (and [postgres] for the instance storage)"
         ) from None
-    return celery_executor.configured(celery_executor_config())
+    return celery_executor_explained.configured(celery_executor_config())
 
 
 defs = make_definitions()
