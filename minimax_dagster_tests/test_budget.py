@@ -296,3 +296,45 @@ def test_budget_show_prints_spend_per_window_asset_and_run(
     assert "run r  (s3://" not in out, "the single runs' ledgers only with --runs"
     assert budget_main(["show", "--bucket", spent_ledger, "--endpoint-url", s3_endpoint, "--runs"]) == 0
     assert "run r  (s3://" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ configuration
+
+
+def test_the_budget_in_yaml_and_the_environment_and_its_mistakes_named() -> None:
+    from minimax_dagster.component_attributes import MiniMaxResources
+    from minimax_dagster.settings import EnvSettings
+
+    resources = MiniMaxResources.resolve_from_dict(
+        {
+            "minimax": {
+                "api_token": "{{ env.USEAPI_TOKEN }}",
+                "budget": {
+                    "new_videos": 300,
+                    "per": "day",
+                    "timezone": "Europe/Berlin",
+                    "windows": [{"per": "month", "credits": 90000}],
+                    "template_credits": {TEMPLATE: 50},
+                },
+            }
+        }
+    )
+    policy = resources.minimax.budget.policy()
+    assert [(w.per, w.new_videos, w.credits) for w in policy.windows] == [
+        ("day", 300, None),
+        ("month", None, 90000),
+    ]
+    assert policy.timezone == "Europe/Berlin" and policy.template_credits == {TEMPLATE: 50}
+    from_env = EnvSettings.from_env({"MINIMAX_BUDGET": "300/day,credits:90000/month"}).minimax_resource()
+    assert from_env.budget is not None and from_env.budget.policy().windows == policy.windows
+    for bad, named in (
+        ({"new_videos": 3, "timezone": "Berlin"}, "budget timezone 'Berlin' is not an IANA time zone"),
+        ({"new_videos": -1}, "new_videos"),
+        ({"per": "day"}, "a budget per day needs new_videos or credits"),
+        ({"new_videos": 1, "windows": [{"per": "day", "new_videos": 2}]}, "must each have their own per"),
+    ):
+        with pytest.raises(Exception) as info:
+            MiniMaxResources.resolve_from_dict(
+                {"minimax": {"api_token": "{{ env.USEAPI_TOKEN }}", "budget": bad}}
+            )
+        assert named in str(info.value), (bad, str(info.value))

@@ -21,7 +21,6 @@ from minimax_dagster.production.budget import (
     DEFAULT_LEDGER_PREFIX,
     DEFAULT_WARN_AT,
     BudgetPolicy,
-    Period,
     WindowLimit,
 )
 
@@ -143,9 +142,8 @@ def budget_from_env(env: Mapping[str, str]) -> "Budget | None":
         by_per.setdefault(per.strip(), {})[field] = int(amount)
     windows = [BudgetWindow(per=per, **limits) for per, limits in by_per.items()]
     unknown = env.get("MINIMAX_BUDGET_UNKNOWN_CREDITS", "").strip()
-    first: Period | str = windows[0].per
     return Budget(
-        per=str(first),
+        per=windows[0].per,
         new_videos=windows[0].new_videos,
         credits=windows[0].credits,
         windows=windows[1:],
