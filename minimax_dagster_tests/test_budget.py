@@ -302,8 +302,8 @@ def test_budget_show_prints_spend_per_window_asset_and_run(
 
 
 def test_the_budget_in_yaml_and_the_environment_and_its_mistakes_named() -> None:
-    from minimax_dagster.component_attributes import MiniMaxResources
-    from minimax_dagster.settings import EnvSettings
+    from minimax_dagster.code_location.environment import EnvSettings
+    from minimax_dagster.components.video.resource_attributes import MiniMaxResources
 
     resources = MiniMaxResources.resolve_from_dict(
         {

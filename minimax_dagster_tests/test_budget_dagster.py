@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from minimax_dagster.budget import Budget
-from minimax_dagster.io_manager import PartitionedValues
+from minimax_dagster.resources.io_manager import PartitionedValues
 from minimax_dagster_tests import budget_run_process
 from minimax_dagster_tests.conftest import S3_SECRET
 from minimax_dagster_tests.dagster_support import log_messages, materialize, video_defs

@@ -41,6 +41,8 @@ import dagster as dg
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, NotFoundError
 from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
+from minimax_dagster.assets.dry_run import PlanReport, cap_failure
+from minimax_dagster.assets.options import RECORDS_PER_SECOND, VideoAssetOptions
 from minimax_dagster.budget.report import (
     dry_run_lines,
     over_budget,
@@ -48,8 +50,6 @@ from minimax_dagster.budget.report import (
     state_metadata,
     warnings,
 )
-from minimax_dagster.assets.dry_run import PlanReport, cap_failure
-from minimax_dagster.assets.options import RECORDS_PER_SECOND, VideoAssetOptions
 from minimax_dagster.metadata.links import VideoLinks
 from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.metadata.tables import materialization_metadata

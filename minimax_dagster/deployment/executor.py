@@ -54,7 +54,7 @@ class ExplainingCeleryExecutor(CeleryExecutor):
             raise InfrastructureUnavailable("\n".join(lines))
 
 
-@dg.executor(
+@dg.executor(  # type: ignore[call-overload]  # dagster types config_schema narrower than an executor's own schema
     name=celery_executor.name,
     config_schema=celery_executor.config_schema,
     requirements=dg.multiple_process_executor_requirements(),

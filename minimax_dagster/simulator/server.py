@@ -28,7 +28,7 @@ __all__ = ["MiniMaxSimulator"]
 #: keep-alive connection closed after 75 s (aiohttp's default is 3630 s). aiohttp has no timeout on a request
 #: whose headers trickle in: such a slow-loris client holds one connection and at most ~1 MiB of header buffer,
 #: never the event loop; how many connections fit is the process's file-descriptor limit.
-HOSTILE_CLIENT_LIMITS = {
+HOSTILE_CLIENT_LIMITS: dict[str, Any] = {
     "max_line_size": 8190,
     "max_field_size": 8190,
     "max_headers": 128,

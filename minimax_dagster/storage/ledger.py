@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from minimax_dagster.storage.errors import CorruptObject
+from minimax_dagster.storage.job_records import utc_now_iso
 from minimax_dagster.storage.objects import put_bytes_if, read_object
-from minimax_dagster.storage.records import utc_now_iso
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
