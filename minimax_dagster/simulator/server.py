@@ -24,16 +24,12 @@ __all__ = ["MiniMaxSimulator"]
 
 #: What one client can make the simulator hold, pinned here rather than left to aiohttp's defaults (the same
 #: values in aiohttp 3.9-3.14): a request line or header line of at most 8190 bytes and at most 128 headers
-#: (answered 400 beyond), bodies of at most ``client_max_size`` (4 MiB, ``app.py``; 413 beyond), and an idle
-#: keep-alive connection closed after 75 s (aiohttp's default is 3630 s). aiohttp has no timeout on a request
-#: whose headers trickle in: such a slow-loris client holds one connection and at most ~1 MiB of header buffer,
-#: never the event loop; how many connections fit is the process's file-descriptor limit.
-HOSTILE_CLIENT_LIMITS: dict[str, Any] = {
-    "max_line_size": 8190,
-    "max_field_size": 8190,
-    "max_headers": 128,
-    "keepalive_timeout": 75.0,
-}
+#: (answered 400 beyond); bodies of at most ``client_max_size`` (4 MiB, ``app.py``; 413 beyond). An idle
+#: keep-alive connection stays open for aiohttp's ``keepalive_timeout`` (3630 s): shorter, a client's pooled
+#: connection could be closed under a create. aiohttp has no timeout on a request whose headers trickle in: such a
+#: slow-loris client holds one connection and at most ~1 MiB of header buffer, never the event loop; how many
+#: connections fit is the process's file-descriptor limit.
+HOSTILE_CLIENT_LIMITS: dict[str, Any] = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 128}
 
 
 class MiniMaxSimulator:
