@@ -338,3 +338,37 @@ def test_the_budget_in_yaml_and_the_environment_and_its_mistakes_named() -> None
                 {"minimax": {"api_token": "{{ env.USEAPI_TOKEN }}", "budget": bad}}
             )
         assert named in str(info.value), (bad, str(info.value))
+
+
+def test_the_documented_environment_sets_the_documented_budget() -> None:
+    """docs/BUDGET.md's ``export`` lines, read as written, give the budget the page describes."""
+    import shlex
+
+    from minimax_dagster.code_location.environment import EnvSettings
+    from minimax_dagster_tests.doc_examples import examples, shell_commands
+
+    env: dict[str, str] = {}
+    for example in examples("bash"):
+        if example.path.endswith("BUDGET.md"):
+            for command in shell_commands(example):
+                word = shlex.split(command, comments=True)
+                if word and word[0] == "export":
+                    env.update(item.split("=", 1) for item in word[1:])  # type: ignore[misc]
+    assert set(env) == {
+        "MINIMAX_BUDGET",
+        "MINIMAX_BUDGET_TIMEZONE",
+        "MINIMAX_BUDGET_UNKNOWN_CREDITS",
+        "MINIMAX_BUDGET_PREFIX",
+    }
+    budget = EnvSettings.from_env(env).minimax_resource().budget
+    assert budget is not None
+    policy = budget.policy()
+    assert [(w.per, w.new_videos, w.credits) for w in policy.windows] == [
+        ("day", 300, None),
+        ("month", 5000, None),
+    ]
+    assert (policy.timezone, policy.unknown_credits, policy.ledger_prefix) == (
+        "Europe/Berlin",
+        50,
+        "_minimax_budget",
+    )
