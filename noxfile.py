@@ -30,10 +30,8 @@ DAGSTER_LAYER = [
     "minimax_dagster_tests/test_dagster.py",
     "minimax_dagster_tests/test_quickstart.py",
     "minimax_dagster/compat.py",
-    "minimax_dagster/checks.py",
-    "minimax_dagster/component.py",
-    "minimax_dagster/component_attributes.py",
-    "minimax_dagster/assets.py",
+    "minimax_dagster/assets",
+    "minimax_dagster/components",
 ]
 
 

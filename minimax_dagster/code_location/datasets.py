@@ -43,6 +43,7 @@ def build_prompt_datasets_asset(
     io_manager_key: str = "minimax_io_manager",
     s3_resource_key: str = "s3",
     max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
+    op_tags: dict[str, str] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is the rows of each partition's dataset ``s3://<bucket>/<folder><name>.json``
     (see :func:`read_prompt_datasets`), read through the ``s3`` resource: the upstream of a video asset for
@@ -62,6 +63,7 @@ def build_prompt_datasets_asset(
         group_name=group_name,
         kinds={"s3"},
         required_resource_keys={s3_resource_key},
+        op_tags=op_tags,
         description=f"The rows of each prompt dataset (one per partition), read from `s3://{bucket}/{folder}{{name}}.json`.",
     )
     def _prompts(context: dg.AssetExecutionContext) -> Any:

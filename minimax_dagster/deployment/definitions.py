@@ -42,6 +42,9 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
     settings = settings or EnvSettings.from_env()
     bucket, prefix = settings.bucket, settings.prefix
     datasets_prefix = settings.datasets_prefix
+    # Each step names its Celery queue: dagster-celery before 0.28.12 sends untagged steps to "dagster" whatever
+    # the executor's task_default_queue says.
+    queue_tag = {"dagster-celery/queue": celery_executor_config()["config_source"]["task_default_queue"]}
 
     batch_prompts = build_prompt_datasets_asset(
         "batch_prompts",
@@ -50,6 +53,7 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
         folder=datasets_prefix,
         backfill_policy=dg.BackfillPolicy.multi_run(1),
         group_name="scale",
+        op_tags=queue_tag,
     )
 
     batch_videos = build_minimax_video_asset(
@@ -63,6 +67,7 @@ def make_definitions(settings: EnvSettings | None = None, executor: Any = None) 
         backfill_policy=dg.BackfillPolicy.multi_run(1),
         retry_policy=dg.RetryPolicy(max_retries=2, delay=2),
         group_name="scale",
+        op_tags=queue_tag,
     )
     job = dg.define_asset_job(JOB_NAME, selection=[batch_prompts, batch_videos])
     s3_resource = settings.s3_resource()
