@@ -235,3 +235,25 @@ def test_a_malformed_server_error_still_maps(server):
     server.on("GET", "accounts", Reply(status=500, chunks=[b"\xff\xfe not utf-8"]))
     with client_for(server, max_retries=0) as client, pytest.raises(ServerError):
         client.get_accounts()
+
+
+def test_the_resource_passes_its_read_limits_to_the_client(server):
+    """``MiniMaxResource(read_limits=...)``: a Dagster user sets the caps; the error names the one that cut."""
+    from pydantic import ValidationError
+
+    from minimax_dagster import MiniMaxResource
+
+    server.on(*CREATE, Reply(status=400, chunks=endless(b'{"error": "', seconds=SERVER_SECONDS)))
+    resource = MiniMaxResource(
+        api_token="t", base_url=server.base_url, read_limits={"max_error_body_bytes": 4096}
+    )
+    with resource.get_client() as client, pytest.raises(BadRequestError) as info:
+        client.generate({"templateId": "1"})
+    assert "ReadLimits.max_error_body_bytes = 4096 bytes" in str(info.value)
+    assert server.count(*CREATE) == 1
+    for bad, named in (
+        ({"max_json": 4096}, "unknown cap 'max_json'"),
+        ({"max_json_bytes": 10}, "at least 1024"),
+    ):
+        with pytest.raises(ValidationError, match=named):
+            MiniMaxResource(api_token="t", read_limits=bad)

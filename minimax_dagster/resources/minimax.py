@@ -23,10 +23,11 @@ import dagster as dg
 from botocore import UNSIGNED
 from botocore.config import Config
 from dagster_aws.s3 import S3Resource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from minimax_dagster.api.client import DEFAULT_BASE_URL, MiniMaxClient
 from minimax_dagster.api.errors import MiniMaxError
+from minimax_dagster.api.limits import ReadLimits
 from minimax_dagster.api.models import CapacityByAccount, video_capacity
 from minimax_dagster.api.reconcile import ReconcilePolicy
 from minimax_dagster.budget import Budget
@@ -41,6 +42,25 @@ DEFAULT_DOWNLOAD_HOSTS = [
     "*.minimaxi.com",
     "*.useapi.net",
 ]
+
+
+def _read_limits(overrides: dict[str, float]) -> ReadLimits:
+    """The client's :class:`~minimax_dagster.api.limits.ReadLimits` with ``overrides`` (the resource's
+    ``read_limits``); a name it does not know, or a value under its floor, is refused naming it.
+
+    >>> _read_limits({"max_json_bytes": 4096}).max_json_bytes
+    4096
+    >>> _read_limits({"max_json": 4096})
+    Traceback (most recent call last):
+    ...
+    ValueError: read_limits: unknown cap 'max_json'; the caps are body_seconds, max_error_body_bytes, max_json_bytes, max_sse_event_chars, max_sse_line_chars
+    """
+    known = set(ReadLimits.__dataclass_fields__)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"read_limits: unknown cap {unknown[0]!r}; the caps are {', '.join(sorted(known))}")
+    values = {name: value if name == "body_seconds" else int(value) for name, value in overrides.items()}
+    return ReadLimits(**values)  # type: ignore[arg-type]
 
 
 class AccountConfig(dg.Config):
@@ -151,6 +171,21 @@ class MiniMaxResource(dg.ConfigurableResource):
         ),
     )
 
+    read_limits: dict[str, float] = Field(
+        default={},
+        description=(
+            "Overrides of the client's caps on what it reads of one answer, against a broken or hostile upstream "
+            "(minimax_dagster.api.ReadLimits: max_sse_line_chars, max_sse_event_chars, max_error_body_bytes, "
+            "max_json_bytes, body_seconds), e.g. {max_json_bytes: 33554432}. Empty: the defaults."
+        ),
+    )
+
+    @field_validator("read_limits")
+    @classmethod
+    def _known_read_limits(cls, value: dict[str, float]) -> dict[str, float]:
+        _read_limits(value)
+        return value
+
     budget: Budget | None = Field(
         default=None,
         description=(
@@ -179,6 +214,7 @@ class MiniMaxResource(dg.ConfigurableResource):
             generation_deadline=self.generation_deadline,
             accounts=[a.account for a in self.accounts] or None,
             reconcile=ReconcilePolicy(settle_seconds=self.reconcile_settle_seconds),
+            limits=_read_limits(self.read_limits),
         )
 
     def download_policy(self) -> DownloadPolicy:
