@@ -1,5 +1,7 @@
 """MkDocs hook (``mkdocs.yml``): the site's home page is the README, its links to ``docs/`` made relative to
-the site, so the README stays the one text of what the project is and how to start."""
+the site, so the README stays the one text of what the project is and how to start; ``<!-- asset-options -->``
+in a page becomes the table of the video asset's options, made from their one description
+(:class:`minimax_dagster.assets.options.AssetOptions`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from mkdocs.structure.files import File, Files
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
+#: Where a page shows the table of the asset's options.
+OPTIONS_MARKER = "<!-- asset-options -->"
+
 
 def home_page(readme: str) -> str:
     """The README as the site's ``index.md``.
@@ -20,6 +25,26 @@ def home_page(readme: str) -> str:
     '[Failures](FAULTS.md) and [x](https://e.org/docs/a.md)'
     """
     return readme.replace("](docs/", "](")
+
+
+def options_table() -> str:
+    """The asset's options as a Markdown table: name, default, meaning.
+
+    >>> options_table().splitlines()[2].startswith("| `bucket` | — | S3 bucket")
+    True
+    """
+    from minimax_dagster.assets.options import option_descriptions
+
+    lines = ["| option | default | meaning |", "|---|---|---|"]
+    for name, default, description in option_descriptions():
+        shown = "—" if default is None else f"`{default!r}`"
+        meaning = description.replace("|", "\\|")
+        lines.append(f"| `{name}` | {shown} | {meaning} |")
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    return markdown.replace(OPTIONS_MARKER, options_table()) if OPTIONS_MARKER in markdown else markdown
 
 
 def on_files(files: Files, config: Any) -> Files:

@@ -29,3 +29,6 @@ _.end_date
 _.end_offset
 _.hour_offset
 _.minute_offset
+
+# Read by the docs hook (tools/mkdocs_hooks.py), which vulture does not scan.
+_.option_descriptions

@@ -14,16 +14,16 @@ manifest's ``dagster/column_schema``.
 (AssetKey(['media', 'videos']), ['minimax', 's3', 'video'])
 """
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from minimax_dagster.assets.options import VideoAssetOptions
+from minimax_dagster.assets.options import OPTION_NAMES, AssetOptions, VideoAssetOptions
 from minimax_dagster.assets.run import MiniMaxVideoRun
 from minimax_dagster.metadata.tables import manifest_column_schema
-from minimax_dagster.storage import normalize_prefix
 
 #: The kinds every video asset has; ``kinds=`` adds to them.
 VIDEO_ASSET_KINDS = frozenset({"minimax", "s3"})
@@ -64,21 +64,10 @@ def build_minimax_video_asset(
     name: str,
     prompts: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition,
     *,
-    bucket: str,
-    template_id: str | None = None,
-    prefix: str = "minimax",
+    options: AssetOptions | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
-    pool: str | None = "minimax",
     retry_policy: dg.RetryPolicy | None = None,
     backfill_policy: dg.BackfillPolicy | None = None,
-    allow_partial: bool = False,
-    regenerate_failed: bool = False,
-    check_templates: bool = True,
-    max_new_videos: int | None = None,
-    log_heartbeats: bool = False,
-    summary_interval: float = 30.0,
-    video_link_base_url: str | None = None,
-    presign_links_seconds: int = 0,
     minimax_resource_key: str = "minimax",
     s3_resource_key: str = "s3",
     io_manager_key: str = "minimax_io_manager",
@@ -93,6 +82,7 @@ def build_minimax_video_asset(
     automation_condition: dg.AutomationCondition | None = None,
     freshness_policy: dg.FreshnessPolicy | None = None,
     code_version: str | None = None,
+    **option_values: Any,
 ) -> dg.AssetsDefinition:
     """Build the video asset.
 
@@ -101,29 +91,12 @@ def build_minimax_video_asset(
         prompts: the upstream asset whose value is the prompts: a list of strings, or of rows (mappings or
             :class:`~minimax_dagster.production.prompts.VideoPrompt`) with ``prompt``, ``template_id``, ``image``,
             ``reply_ref`` and a stable ``id``. Partitioned like this asset when ``partitions_def`` is given.
-        bucket: S3 bucket for the videos, posters, sidecars and job records.
-        template_id: the template of rows that name none.
-        prefix: key prefix inside the bucket (``<prefix>/videos/<key>.mp4`` ...).
+        options: the asset's :class:`~minimax_dagster.assets.options.AssetOptions` (``bucket``,
+            ``template_id``, ``prefix``, ``pool``, ``allow_partial``, ``max_new_videos``, ...).
+        **option_values: any of those options as a keyword argument (``bucket="my-bucket"``), over ``options``.
         partitions_def: e.g. daily partitions for a scheduled pipeline, dynamic ones for prompt datasets.
-        pool: Dagster pool the step runs in; limit it in dagster.yaml so runs share the accounts' capacity.
         retry_policy: Dagster retry policy; retries reuse finished videos and reattach to running ones.
         backfill_policy: ``BackfillPolicy.single_run()`` makes a backfill one run sharing the capacity.
-        allow_partial: materialize even when some prompts failed (they are listed in the metadata).
-        regenerate_failed: pay for a new attempt of prompts whose earlier video failed.
-        check_templates: look templates up before creating anything, to refuse rows they cannot take.
-        max_new_videos: a run that would create more new paid videos than this fails before the first create,
-            naming the cap and the count (run config ``max_new_videos`` overrides it; ``None``: no cap); each
-            create also reserves its place in the run's ledger in S3, so the cap holds when the plan changes
-            under the run or its steps race (a create past it fails its prompt with ``BudgetSpent``). Run
-            config ``dry_run: true`` reports what a run would pay for without creating anything.
-        log_heartbeats: also log every heartbeat, "processing" state and poll at debug. By default (``False``)
-            a video logs only its milestones (at most five records: created with its video id, image ready,
-            video ready, finished, stored or failed), and the rest is summed up every ``summary_interval`` s.
-        summary_interval: seconds between the run's progress lines (done / generating / waiting / failed).
-        video_link_base_url: a CDN or public base URL in front of the bucket; the table's video links use it.
-            Without it they point at the S3 endpoint (MinIO, moto) or, on AWS, the S3 console page.
-        presign_links_seconds: above 0, the links are presigned S3 URLs valid this long (at most 7 days; they
-            are bearer credentials kept in metadata forever, so this is opt-in and the expiry is shown).
         minimax_resource_key, s3_resource_key, io_manager_key: where the step finds its resources.
         key_prefix: prefix of the asset key (``key_prefix=["media"]`` makes ``media/<name>``).
         group_name, description, owners, tags, op_tags, code_version: as in ``dg.asset``.
@@ -131,36 +104,26 @@ def build_minimax_video_asset(
         metadata: definition metadata merged over ours (bucket, prefix, template, ``dagster/column_schema``).
         automation_condition: e.g. ``dg.AutomationCondition.eager()`` to materialize when the prompts change.
         freshness_policy: e.g. ``dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26))``.
+
+    Run config ``max_new_videos`` and ``dry_run: true`` (:class:`VideoAssetConfig`) cap or preview a run's paid
+    videos; each create reserves its place in the run's ledger in S3, so the cap holds when the plan changes
+    under the run or its steps race (a create past it fails its prompt with ``BudgetSpent``).
     """
-    if max_new_videos is not None and max_new_videos < 0:
-        raise ValueError(
-            f"max_new_videos must be 0 or more (0 allows no new paid video), got {max_new_videos}; "
-            "leave it None for no cap"
-        )
+    asset_options = _options(options, option_values)
     prompts_key = (
         prompts.key if isinstance(prompts, dg.AssetsDefinition) else dg.AssetKey.from_coercible(prompts)
     )
-    options = VideoAssetOptions(
+    run_options = VideoAssetOptions(
+        **vars(asset_options),
         asset_name=name,
-        bucket=bucket,
-        prefix=normalize_prefix(prefix),
-        template_id=template_id,
-        check_templates=check_templates,
-        max_new_videos=max_new_videos,
-        allow_partial=allow_partial,
-        regenerate_failed=regenerate_failed,
-        log_heartbeats=log_heartbeats,
-        summary_interval=summary_interval,
-        video_link_base_url=video_link_base_url,
-        presign_links_seconds=presign_links_seconds,
         minimax_resource_key=minimax_resource_key,
         s3_resource_key=s3_resource_key,
         io_manager_key=io_manager_key,
     )
     definition_metadata: dict[str, Any] = {
-        "bucket": bucket,
-        "prefix": options.prefix,
-        "template_id": template_id or "per row",
+        "bucket": run_options.bucket,
+        "prefix": run_options.prefix,
+        "template_id": run_options.template_id or "per row",
         "dagster/column_schema": manifest_column_schema(),
         **(metadata or {}),
     }
@@ -170,7 +133,7 @@ def build_minimax_video_asset(
         key_prefix=key_prefix,
         ins={"prompts": dg.AssetIn(key=prompts_key)},
         partitions_def=partitions_def,
-        pool=pool,
+        pool=run_options.pool,
         retry_policy=retry_policy,
         backfill_policy=backfill_policy,
         io_manager_key=io_manager_key,
@@ -193,12 +156,33 @@ def build_minimax_video_asset(
     def _video_asset(
         context: dg.AssetExecutionContext, config: VideoAssetConfig, prompts: Any
     ) -> Iterator[dg.Output[Any]]:
-        run_options = options.with_run_config(
+        this_run = run_options.with_run_config(
             config.allow_partial,
             config.regenerate_failed,
             dry_run=config.dry_run,
             max_new_videos=config.max_new_videos,
         )
-        yield from MiniMaxVideoRun(context, run_options).events(prompts)
+        yield from MiniMaxVideoRun(context, this_run).events(prompts)
 
     return _video_asset
+
+
+def _options(options: AssetOptions | None, values: Mapping[str, Any]) -> AssetOptions:
+    """``options`` with ``values`` over them; an unknown name is an error listing the options.
+
+    >>> _options(None, {"bucket": "b", "max_new_videos": 3}).max_new_videos
+    3
+    >>> _options(AssetOptions(bucket="b"), {"buket": "c"})
+    Traceback (most recent call last):
+    ...
+    TypeError: build_minimax_video_asset: unknown argument(s) buket; the options are bucket, template_id, prefix, pool, allow_partial, regenerate_failed, check_templates, max_new_videos, log_heartbeats, summary_interval, video_link_base_url, presign_links_seconds
+    """
+    unknown = sorted(set(values) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"build_minimax_video_asset: unknown argument(s) {', '.join(unknown)}; "
+            f"the options are {', '.join(OPTION_NAMES)}"
+        )
+    if options is None:
+        return AssetOptions(**values)
+    return dataclasses.replace(options.asset_options(), **values)

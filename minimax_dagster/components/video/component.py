@@ -30,48 +30,27 @@ from dagster.components.resolved.core_models import ResolvedAssetKey
 from minimax_dagster import compat
 from minimax_dagster.assets.checks import build_video_checks
 from minimax_dagster.assets.factory import build_minimax_video_asset
+from minimax_dagster.assets.options import AssetOptions, resolve_text
+from minimax_dagster.assets.yaml_values import located_error, render
 from minimax_dagster.components.video.attributes import (
     BackfillPolicyModel,
     FreshnessModel,
     PartitionsModel,
     RetryPolicyModel,
     VideoChecksModel,
-    located_error,
     mapping_of_text,
-    render,
     resolve_backfill_policy,
     resolve_freshness,
     resolve_partitions,
     resolve_retry_policy,
-    text_field,
 )
 from minimax_dagster.components.video.resource_attributes import MiniMaxResources, ResourceKeysModel
 from minimax_dagster.components.video.scaffolder import MiniMaxVideoScaffolder
 from minimax_dagster.production.prompts import PromptValidationError, validate_prompt_rows
 from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
-from minimax_dagster.storage import normalize_prefix
 
 #: In a prompt row's text, replaced by the partition key (``"Sunrise over Lisbon on {partition_key}"``).
 PARTITION_PLACEHOLDER = "{partition_key}"
-
-
-def _resolve_bucket(context: dg.ResolutionContext, raw: Any) -> str:
-    return text_field(
-        context, "bucket", raw, "set it (export MINIMAX_BUCKET=my-video-bucket) or write the bucket's name"
-    )
-
-
-def _resolve_prefix(context: dg.ResolutionContext, raw: Any) -> str:
-    value = text_field(context, "prefix", raw, "write a key prefix such as minimax", allow_empty=True)
-    try:
-        return normalize_prefix(value)
-    except ValueError as exc:
-        raise located_error(context, str(exc)) from None
-
-
-def _resolve_text(context: dg.ResolutionContext, raw: Any) -> str | None:
-    value = render(context, raw)
-    return None if value is None else str(value)
 
 
 def _resolve_automation_condition(context: dg.ResolutionContext, raw: Any) -> dg.AutomationCondition | None:
@@ -95,7 +74,7 @@ def _resolve_prompt_rows(context: dg.ResolutionContext, model: Any) -> list[Any]
     if isinstance(rows, (str, Mapping)) or not isinstance(rows, Sequence):
         raise located_error(at, "prompt_rows: write a list of prompts or of rows (id, prompt, ...)")
     template = getattr(model, "template_id", None)
-    default_template = _resolve_text(context, template)
+    default_template = resolve_text(context, template)
     try:
         validate_prompt_rows(list(rows), default_template_id=default_template)
     except PromptValidationError as exc:
@@ -121,12 +100,12 @@ def _as_written(text: str, model_field_type: Any) -> dg.Resolver:
 
 def _text(text: str) -> dg.Resolver:
     """A text attribute (``null`` stays ``None``)."""
-    return dg.Resolver(_resolve_text, model_field_type=str, inject_before_resolve=False, description=text)
+    return dg.Resolver(resolve_text, model_field_type=str, inject_before_resolve=False, description=text)
 
 
 @dg.scaffold_with(MiniMaxVideoScaffolder)
-@dataclass
-class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
+@dataclass(kw_only=True)
+class MiniMaxVideoComponent(dg.Component, dg.Resolvable, AssetOptions):
     """Videos made by MiniMax (useapi.net agent-create) from an upstream asset's prompts, stored in S3.
 
     One asset whose value is the manifest of its videos (stored as JSON in the bucket), the checks
@@ -198,16 +177,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             description="Key of the video asset, e.g. videos or content/videos.", examples=["videos"]
         ),
     ]
-    bucket: Annotated[
-        str,
-        dg.Resolver(
-            _resolve_bucket,
-            model_field_type=str,
-            inject_before_resolve=False,
-            description="S3 bucket of the videos, posters, sidecars, job records and manifests.",
-            examples=["{{ env.MINIMAX_BUCKET }}"],
-        ),
-    ]
     prompts: Annotated[
         ResolvedAssetKey | None,
         _doc(
@@ -224,24 +193,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             "component then defines the prompts asset; {partition_key} in a prompt is the partition.",
         ),
     ] = None
-    template_id: Annotated[
-        str | None,
-        dg.Resolver(
-            _resolve_text,
-            model_field_type=str,
-            inject_before_resolve=False,
-            description="Template of the rows that name none (GET videos/agent-templates lists them).",
-        ),
-    ] = None
-    prefix: Annotated[
-        str,
-        dg.Resolver(
-            _resolve_prefix,
-            model_field_type=str,
-            inject_before_resolve=False,
-            description="Key prefix in the bucket (<prefix>/videos/...). Empty: the bucket root.",
-        ),
-    ] = "minimax"
     partitions: Annotated[
         dg.PartitionsDefinition | None,
         dg.Resolver(
@@ -250,10 +201,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             description="Left out: not partitioned. {type: daily, start_date: ...} or {type: dynamic, name: ...}.",
         ),
     ] = None
-    pool: Annotated[
-        str | None,
-        _text("Dagster pool of the step; limit it in dagster.yaml to share the accounts' capacity."),
-    ] = "minimax"
     automation_condition: Annotated[
         dg.AutomationCondition | None,
         dg.Resolver(
@@ -297,22 +244,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
     resource_keys: Annotated[ResourceKeysModel, _doc("Keys of the resources the asset uses.")] = field(
         default_factory=ResourceKeysModel
     )
-    allow_partial: Annotated[
-        bool, _doc("Materialize even when some prompts failed (listed in metadata).")
-    ] = False
-    regenerate_failed: Annotated[bool, _doc("Pay for a new attempt of prompts whose video failed.")] = False
-    check_templates: Annotated[bool, _doc("Look templates up first, to refuse rows they cannot take.")] = True
-    max_new_videos: Annotated[
-        int | None,
-        _doc(
-            "Fail before the first create when a run would create more new paid videos than this, and hold "
-            "the cap at each create (run config max_new_videos overrides it; run config dry_run: true shows "
-            "what would be paid). The daily/monthly budget is resources.minimax.budget."
-        ),
-    ] = None
-    log_heartbeats: Annotated[
-        bool | None, _doc("Log each heartbeat at debug; false counts them instead (default: the factory's).")
-    ] = None
     group_name: Annotated[str | None, _text("Asset group.")] = None
     description: Annotated[str | None, _text("Asset description.")] = None
     owners: Annotated[list[str] | None, _as_written("Owners: emails or team:name.", list[str])] = None
@@ -386,22 +317,14 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable):
             "kinds": set(self.kinds) if self.kinds else None,
             "metadata": self.metadata or None,
             "op_tags": mapping_of_text(self.op_tags) or None,
-            "log_heartbeats": self.log_heartbeats,
-            "max_new_videos": self.max_new_videos,
         }
         return build_minimax_video_asset(
             name,
             prompts=self.prompts_key,
-            bucket=self.bucket,
-            template_id=self.template_id,
-            prefix=self.prefix,
+            options=self.asset_options(),
             partitions_def=self.partitions,
-            pool=self.pool,
             retry_policy=self.retry_policy,
             backfill_policy=self.backfill_policy,
-            allow_partial=self.allow_partial,
-            regenerate_failed=self.regenerate_failed,
-            check_templates=self.check_templates,
             minimax_resource_key=keys.minimax,
             s3_resource_key=keys.s3,
             io_manager_key=keys.io_manager,

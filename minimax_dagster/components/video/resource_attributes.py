@@ -19,7 +19,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from minimax_dagster.components.video.attributes import env_reference, located_error, render
+from minimax_dagster.assets.yaml_values import env_reference, located_error, render
 from minimax_dagster.resources.minimax import MiniMaxResource, MiniMaxS3Resource
 
 
