@@ -19,6 +19,7 @@ SET_VALUES = {
     "bucket": "other-bucket",
     "template_id": "393769180141805569",
     "prefix": "media/videos",
+    "description": "Daily clips for the landing page.",
     "pool": "minimax_eu",
     "allow_partial": True,
     "regenerate_failed": True,
@@ -61,6 +62,20 @@ def test_an_option_set_in_the_factory_or_in_yaml_reaches_the_run(name: str) -> N
     expected = AssetOptions(**base)
     assert getattr(expected, name) != getattr(AssetOptions(bucket="b"), name) or name == "bucket"
     assert by_factory == expected == by_yaml
+
+
+def test_the_description_option_is_the_assets_description() -> None:
+    written = "Daily clips for the landing page."
+    by_factory = build_minimax_video_asset("videos", prompts="prompts", bucket="b", description=written)
+    component = MiniMaxVideoComponent.resolve_from_dict(
+        {"asset_key": "videos", "prompts": "prompts", "bucket": "b", "description": written}
+    )
+    for asset in (by_factory, component.build_video_asset()):
+        assert asset.specs_by_key[asset.key].description == written
+    default = build_minimax_video_asset("videos", prompts="prompts", bucket="b")
+    assert (
+        default.specs_by_key[default.key].description == "Videos made by MiniMax from prompts, stored in S3."
+    )
 
 
 def test_the_factory_takes_options_as_an_object_and_keywords_override_them() -> None:

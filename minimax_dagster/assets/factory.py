@@ -73,7 +73,6 @@ def build_minimax_video_asset(
     io_manager_key: str = "minimax_io_manager",
     key_prefix: str | Sequence[str] | None = None,
     group_name: str | None = None,
-    description: str | None = None,
     owners: Sequence[str] | None = None,
     tags: Mapping[str, str] | None = None,
     kinds: set[str] | frozenset[str] | None = None,
@@ -99,7 +98,7 @@ def build_minimax_video_asset(
         backfill_policy: ``BackfillPolicy.single_run()`` makes a backfill one run sharing the capacity.
         minimax_resource_key, s3_resource_key, io_manager_key: where the step finds its resources.
         key_prefix: prefix of the asset key (``key_prefix=["media"]`` makes ``media/<name>``).
-        group_name, description, owners, tags, op_tags, code_version: as in ``dg.asset``.
+        group_name, owners, tags, op_tags, code_version: as in ``dg.asset``.
         kinds: kinds added to ``{"minimax", "s3"}``.
         metadata: definition metadata merged over ours (bucket, prefix, template, ``dagster/column_schema``).
         automation_condition: e.g. ``dg.AutomationCondition.eager()`` to materialize when the prompts change.
@@ -139,7 +138,7 @@ def build_minimax_video_asset(
         io_manager_key=io_manager_key,
         required_resource_keys={minimax_resource_key, s3_resource_key},
         group_name=group_name,
-        description=description
+        description=run_options.description
         or f"Videos made by MiniMax from {prompts_key.to_user_string()}, stored in S3.",
         kinds=set(VIDEO_ASSET_KINDS | set(kinds or ())),
         owners=owners,
@@ -172,10 +171,10 @@ def _options(options: AssetOptions | None, values: Mapping[str, Any]) -> AssetOp
 
     >>> _options(None, {"bucket": "b", "max_new_videos": 3}).max_new_videos
     3
-    >>> _options(AssetOptions(bucket="b"), {"buket": "c"})
+    >>> _options(AssetOptions(bucket="b"), {"buket": "c"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: build_minimax_video_asset: unknown argument(s) buket; the options are bucket, template_id, prefix, pool, allow_partial, regenerate_failed, check_templates, max_new_videos, log_heartbeats, summary_interval, video_link_base_url, presign_links_seconds
+    TypeError: build_minimax_video_asset: unknown argument(s) buket; the options are bucket, template_id, ...
     """
     unknown = sorted(set(values) - set(OPTION_NAMES))
     if unknown:

@@ -90,6 +90,10 @@ class AssetOptions:
         str,
         _text("Key prefix in the bucket (<prefix>/videos/...). Empty: the bucket root.", _resolve_prefix),
     ] = "minimax"
+    description: Annotated[
+        str | None,
+        _text("The asset's description, shown in the UI (default: which asset its prompts come from)."),
+    ] = None
     pool: Annotated[
         str | None,
         _text("Dagster pool of the step; limit it in dagster.yaml so runs share the accounts' capacity."),

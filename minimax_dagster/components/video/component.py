@@ -245,7 +245,6 @@ class MiniMaxVideoComponent(dg.Component, dg.Resolvable, AssetOptions):
         default_factory=ResourceKeysModel
     )
     group_name: Annotated[str | None, _text("Asset group.")] = None
-    description: Annotated[str | None, _text("Asset description.")] = None
     owners: Annotated[list[str] | None, _as_written("Owners: emails or team:name.", list[str])] = None
     tags: Annotated[
         dict[str, Any] | None,
