@@ -29,6 +29,7 @@ DAGSTER_LAYER = [
     "minimax_dagster_tests/test_execution.py",
     "minimax_dagster_tests/test_dagster.py",
     "minimax_dagster_tests/test_quickstart.py",
+    "minimax_dagster_tests/test_asset_options.py",
     "minimax_dagster/compat.py",
     "minimax_dagster/assets",
     "minimax_dagster/components",
