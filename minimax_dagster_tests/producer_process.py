@@ -18,7 +18,8 @@ from typing import Any
 
 from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.production import ProducerSettings, VideoProducer, VideoPrompt
-from minimax_dagster.production.budget import BudgetPolicy, RunBudget, WindowLimit
+from minimax_dagster.production.budget import RunBudget
+from minimax_dagster.production.budget_windows import BudgetPolicy, WindowLimit
 from minimax_dagster.storage import DownloadPolicy
 from minimax_dagster_tests.conftest import s3_client_for
 

@@ -14,7 +14,8 @@ from minimax_dagster.api.client import MiniMaxClient
 from minimax_dagster.api.reconcile import ReconcilePolicy
 from minimax_dagster.budget.__main__ import main as budget_main
 from minimax_dagster.production import ProducerSettings, VideoProducer, VideoPrompt
-from minimax_dagster.production.budget import BudgetPolicy, RunBudget, WindowLimit
+from minimax_dagster.production.budget import RunBudget
+from minimax_dagster.production.budget_windows import BudgetPolicy, WindowLimit
 from minimax_dagster.storage import DownloadPolicy
 from minimax_dagster.storage.ledger import Ledger, read_ledger, update_ledger
 from minimax_dagster_tests.fault_support import ApiProxy

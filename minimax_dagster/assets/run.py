@@ -43,6 +43,7 @@ from minimax_dagster.api.errors import CreateOutcomeUnknownError, MiniMaxError, 
 from minimax_dagster.api.models import CapacityByAccount, TemplateDetail
 from minimax_dagster.assets.dry_run import PlanReport, cap_failure
 from minimax_dagster.assets.options import RECORDS_PER_SECOND, VideoAssetOptions
+from minimax_dagster.assets.plan import VideoPlan, rows_of, validated_rows
 from minimax_dagster.budget.report import (
     dry_run_lines,
     over_budget,
@@ -55,46 +56,17 @@ from minimax_dagster.metadata.markdown import MAX_LISTED
 from minimax_dagster.metadata.tables import materialization_metadata
 from minimax_dagster.metadata.thumbnails import THUMBNAIL_ROWS, PosterThumbnails
 from minimax_dagster.production.bounded_log import BoundedLog
-from minimax_dagster.production.budget import RunBudget, WindowState
+from minimax_dagster.production.budget import RunBudget
+from minimax_dagster.production.budget_windows import WindowState
 from minimax_dagster.production.manifest import ManifestEntry, VideoManifest
 from minimax_dagster.production.preview import ProductionPlan
 from minimax_dagster.production.producer import VideoProducer
 from minimax_dagster.production.progress import PromptBook, PromptKey, VideoProgress, display
-from minimax_dagster.production.prompts import PromptValidationError, VideoPrompt, validate_prompt_rows
+from minimax_dagster.production.prompts import VideoPrompt
 from minimax_dagster.production.store import PosterHandler
 from minimax_dagster.resources.io_manager import PartitionedValues, S3JsonIOManager
 from minimax_dagster.resources.minimax import MiniMaxResource, s3_client_from_resource
 from minimax_dagster.storage import abort_stale_multipart_uploads
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """What a run will produce, settled before anything is paid for.
-
-    ``rows`` holds each partition's validated prompts (``None`` for an unpartitioned asset), each with its
-    ``partition`` set; ``several`` says whether the value covers several partitions (``PartitionedValues``);
-    ``capacity`` is usually a :class:`~minimax_dagster.api.models.CapacityByAccount` (with what was skipped);
-    ``templates`` the details looked up (``None`` when templates are not checked).
-
-    >>> plan = VideoPlan(rows={"a": [VideoPrompt(id="x", template_id="1", partition="a")], "b": []}, capacity={})
-    >>> plan.total, [p.id for p in plan.prompts]
-    (1, ['x'])
-    """
-
-    rows: dict[str | None, list[VideoPrompt]]
-    capacity: dict[str, int]
-    several: bool = False
-    templates: dict[str, TemplateDetail | None] | None = None
-
-    @property
-    def prompts(self) -> list[VideoPrompt]:
-        """Every prompt of the run, partition by partition."""
-        return [p for prompts in self.rows.values() for p in prompts]
-
-    @property
-    def total(self) -> int:
-        """How many prompts the run has."""
-        return sum(len(prompts) for prompts in self.rows.values())
 
 
 @dataclass(frozen=True)
@@ -151,7 +123,7 @@ class MiniMaxVideoRun:
                 # doc: the look-up needs an account when several are configured; any the run uses will do.
                 account = next(iter(capacity), None)
                 templates = self._lookup_templates(client, by_partition, account)
-            rows = _validate(by_partition, options.template_id, templates)
+            rows = validated_rows(by_partition, options.template_id, templates)
         plan = VideoPlan(
             rows=rows,
             capacity=capacity,
@@ -165,10 +137,10 @@ class MiniMaxVideoRun:
     def _split_by_partition(self, prompts: Any) -> dict[str | None, list[Any]]:
         context = self.context
         if not (context.has_partition_key or context.has_partition_key_range):
-            return {None: _as_rows(prompts, None)}
+            return {None: rows_of(prompts, None)}
         keys = context.partition_keys
         if len(keys) == 1 and not (isinstance(prompts, Mapping) and set(prompts) == set(keys)):
-            return {keys[0]: _as_rows(prompts, keys[0])}
+            return {keys[0]: rows_of(prompts, keys[0])}
         if not isinstance(prompts, Mapping):
             raise dg.Failure(
                 "prompts for several partitions must arrive as {partition_key: rows}", allow_retries=False
@@ -176,7 +148,7 @@ class MiniMaxVideoRun:
         missing = [k for k in keys if k not in prompts]
         if missing:
             context.log.warning(f"no prompts for partition(s) {missing[:10]}; they get empty manifests")
-        return {k: _as_rows(prompts.get(k, []), k) for k in keys}
+        return {k: rows_of(prompts.get(k, []), k) for k in keys}
 
     def _lookup_templates(
         self, client: MiniMaxClient, by_partition: dict[str | None, list[Any]], account: str | None
@@ -477,49 +449,6 @@ def recent_generation_seconds(
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < math.inf:
             return float(seconds)
     return None
-
-
-def _as_rows(value: Any, partition: str | None) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, Mapping)):
-        where = f" of partition {partition!r}" if partition else ""
-        raise dg.Failure(
-            f"the prompts{where} must be a list of strings or rows, got {type(value).__name__}; "
-            "return a list from the upstream asset",
-            allow_retries=False,
-        )
-    return list(value)
-
-
-def _validate(
-    by_partition: dict[str | None, list[Any]],
-    template_id: str | None,
-    templates: dict[str, TemplateDetail | None] | None,
-) -> dict[str | None, list[VideoPrompt]]:
-    out: dict[str | None, list[VideoPrompt]] = {}
-    problems: list[str] = []
-    for partition, rows in by_partition.items():
-        try:
-            valid = validate_prompt_rows(rows, default_template_id=template_id, templates=templates)
-        except PromptValidationError as exc:
-            where = f"partition {partition!r}: " if partition is not None else ""
-            problems.extend(f"{where}{e}" for e in exc.errors)
-            continue
-        # The partition travels with the prompt (a row cannot claim another partition than the one it is in).
-        out[partition] = [p.model_copy(update={"partition": partition}) for p in valid]
-    if problems:
-        shown = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise dg.Failure(
-            description=f"{len(problems)} invalid prompt row(s); no video was created:\n{shown}{more}",
-            metadata={
-                "invalid_rows": len(problems),
-                "first_problems": dg.MetadataValue.json(problems[:MAX_LISTED]),
-            },
-            allow_retries=False,
-        )
-    return out
 
 
 def _totals_line(manifests: Mapping[str | None, VideoManifest], production: Production) -> str:

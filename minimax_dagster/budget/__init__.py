@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, model_validator
 
-from minimax_dagster.production.budget import (
+from minimax_dagster.production.budget_windows import (
     DEFAULT_LEDGER_PREFIX,
     DEFAULT_WARN_AT,
     BudgetPolicy,

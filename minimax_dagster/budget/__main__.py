@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import boto3
 
-from minimax_dagster.production.budget import DEFAULT_LEDGER_PREFIX
+from minimax_dagster.production.budget_windows import DEFAULT_LEDGER_PREFIX
 from minimax_dagster.storage import s3_client_config
 from minimax_dagster.storage.ledger import Ledger, list_ledgers, read_ledger
 

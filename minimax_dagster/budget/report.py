@@ -17,7 +17,8 @@ from typing import Any
 
 import dagster as dg
 
-from minimax_dagster.production.budget import BudgetSpent, WindowState
+from minimax_dagster.production.budget import BudgetSpent
+from minimax_dagster.production.budget_windows import WindowState
 from minimax_dagster.production.manifest import ManifestEntry
 
 #: How an entry the budget stopped starts its error (the producer writes ``<exception type>: <message>``).
@@ -76,7 +77,7 @@ def spend_metadata(
 def state_metadata(states: Sequence[WindowState]) -> dict[str, Any]:
     """Each window's state after the run: spent, left and the share used, per unit, and the window's name.
 
-    >>> from minimax_dagster.production.budget import Window
+    >>> from minimax_dagster.production.budget_windows import Window
     >>> state = WindowState(Window("day 2026-12-07 (UTC)", "k", 10, None, None, None, ""), None)
     >>> state_metadata([state])
     {'budget_day_window': 'day 2026-12-07 (UTC)', 'budget_day_spent': 0, 'budget_day_left': 10, 'budget_day_used_pct': 0.0}
@@ -99,7 +100,7 @@ def state_metadata(states: Sequence[WindowState]) -> dict[str, Any]:
 def warnings(states: Sequence[WindowState], warn_at: float) -> list[str]:
     """The warning of every window at ``warn_at`` or more of a limit.
 
-    >>> from minimax_dagster.production.budget import Window
+    >>> from minimax_dagster.production.budget_windows import Window
     >>> from minimax_dagster.storage.ledger import Ledger, LedgerEntry
     >>> spent = Ledger(window="w", entries=tuple(LedgerEntry(id=str(i)) for i in range(4)))
     >>> warnings([WindowState(Window("day x", "k", 5, None, None, None, "raise it"), spent)], 0.8)
@@ -116,7 +117,7 @@ def warnings(states: Sequence[WindowState], warn_at: float) -> list[str]:
 def dry_run_lines(new_videos: int, credits: int, unknown: int, states: Sequence[WindowState]) -> list[str]:
     """What a dry run would spend against what each window has left.
 
-    >>> from minimax_dagster.production.budget import Window
+    >>> from minimax_dagster.production.budget_windows import Window
     >>> dry_run_lines(4, 0, 0, [WindowState(Window("day x", "k", 3, None, None, None, "raise it"), None)])
     ['budget day x: this run would create 4 new video(s); 3 left: 1 would be stopped by the budget']
     """

@@ -29,8 +29,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from minimax_dagster.api.client import GenerationResult, MiniMaxClient
 from minimax_dagster.api.errors import (
@@ -46,6 +45,7 @@ from minimax_dagster.api.errors import (
 from minimax_dagster.api.models import AgentCreateRequest
 from minimax_dagster.production.budget import RunBudget, entry_made_no_job, surely_no_job
 from minimax_dagster.production.capacity import AccountPool, NoUsableAccount
+from minimax_dagster.production.create_attempt import Attempt, CreateOutcome, Retry, wait_out
 from minimax_dagster.production.creates_first import CreatesFirst
 from minimax_dagster.production.entries import failed_entry
 from minimax_dagster.production.held_records import HeldRecord, new_record
@@ -345,9 +345,9 @@ class VideoSteps:
         while True:
             account = pool.acquire(pinned, timeout=max(0.0, limit - time.monotonic()))
             try:
-                outcome = self._create_once(video, held, pool, _Attempt(account, limit))
-                if isinstance(outcome, _Retry) and outcome.wait is not None:
-                    _wait_out(outcome.wait, limit)
+                outcome = self._create_once(video, held, pool, Attempt(account, limit))
+                if isinstance(outcome, Retry) and outcome.wait is not None:
+                    wait_out(outcome.wait, limit)
             finally:
                 pool.release(account)
             if isinstance(outcome, GenerationResult):
@@ -356,10 +356,10 @@ class VideoSteps:
                 return outcome
 
     def _create_once(
-        self, video: PlannedVideo, held: HeldRecord, pool: AccountPool, attempt: _Attempt
-    ) -> _CreateOutcome:
+        self, video: PlannedVideo, held: HeldRecord, pool: AccountPool, attempt: Attempt
+    ) -> CreateOutcome:
         """One create on ``attempt.account`` (its slot held), counted by :attr:`creates_first` until the stream
-        names the video id: the result to store, the entry when it is settled here, or a :class:`_Retry`."""
+        names the video id: the result to store, the entry when it is settled here, or a :class:`Retry`."""
         prompt, keys = video.prompt, video.keys
         with self.creates_first.creating() as settled:
             request = self._request(video, attempt.account)
@@ -394,9 +394,9 @@ class VideoSteps:
         video: PlannedVideo,
         held: HeldRecord,
         pool: AccountPool,
-        attempt: _Attempt,
+        attempt: Attempt,
         request: AgentCreateRequest,
-    ) -> _CreateOutcome | None:
+    ) -> CreateOutcome | None:
         """What a create refused before any video id asks for: another account (out of credits, on hold), a wait
         (429; a 502/503/504, once no job of its replyRef exists), or ``None`` (the error stands)."""
         prompt = video.prompt
@@ -405,13 +405,13 @@ class VideoSteps:
             self._notes.say(
                 prompt, f"account {attempt.account} unusable ({exc}); trying another account", "warning"
             )
-            return _Retry(wait=None)
+            return Retry(wait=None)
         if attempt.remaining() <= 0:
             return None
         if isinstance(exc, CapacityError):
             wait = exc.retry_after if exc.retry_after is not None else self.settings.capacity_wait
             self._notes.say(prompt, f"no capacity ({exc.message}); waiting {wait:.1f} s", "warning")
-            return _Retry(wait)
+            return Retry(wait)
         if isinstance(exc, ServerError) and exc.status in (502, 503, 504):
             # Outlasted the client's own retries before the stream: the service is busy (useapi: retry like a
             # 429). No video id was given, but a gateway error does not prove no job was made: look first.
@@ -419,7 +419,7 @@ class VideoSteps:
             if found is None:
                 wait = self.settings.capacity_wait
                 self._notes.say(prompt, f"service busy ({exc}); waiting {wait:.1f} s", "warning")
-                return _Retry(wait)
+                return Retry(wait)
             attempt.created(found)
             self._notes.say(prompt, f"the create answered {exc.status}, but job {found} exists; reattaching")
             result = self._client().reattach(found, deadline=attempt.remaining(minimum=1.0))
@@ -465,50 +465,3 @@ class VideoSteps:
             # Our key doubles as replyRef, so a stream lost before its first event can still be found.
             reply_ref=prompt.reply_ref or video.keys.key,
         )
-
-
-class _Retry(NamedTuple):
-    """A create that made nothing: create again, at once on another account (``wait`` is ``None``, the account
-    was disabled) or after waiting ``wait`` seconds with the slot held (a 429 or a busy gateway)."""
-
-    wait: float | None
-
-
-#: What one create gives: the result to store, the video's entry (settled already), or another go.
-_CreateOutcome = GenerationResult | ManifestEntry | _Retry
-
-
-@dataclass
-class _Attempt:
-    """One create on one account: its deadline, and what happens once the stream names the video id.
-
-    >>> attempt = _Attempt("acc", limit=time.monotonic() + 60)
-    >>> attempt.on_created(print)
-    >>> attempt.created("v1"); attempt.video_id, 0 < attempt.remaining() <= 60
-    v1
-    ('v1', True)
-    """
-
-    account: str | None
-    limit: float
-    video_id: str | None = None
-    _on_created: list[Callable[[str], None]] = field(default_factory=list)
-
-    def on_created(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback`` with the video id once it is known."""
-        self._on_created.append(callback)
-
-    def created(self, video_id: str) -> None:
-        """The stream (or a lookup by replyRef) named ``video_id``: the first one is kept."""
-        self.video_id = self.video_id or video_id
-        for callback in self._on_created:
-            callback(video_id)
-
-    def remaining(self, minimum: float = 0.0) -> float:
-        """Seconds left before the generation deadline (never below ``minimum``)."""
-        return max(minimum, self.limit - time.monotonic())
-
-
-def _wait_out(wait: float, limit: float) -> None:
-    """Sleep ``wait`` seconds (at least 50 ms, never past ``limit``) before creating again."""
-    time.sleep(min(max(wait, 0.05), max(0.0, limit - time.monotonic())))
