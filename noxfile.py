@@ -1,7 +1,7 @@
 """The Dagster compatibility matrix: one nox session per supported dagster pair, each in a venv of its own.
 
 * ``oldest``: dagster 1.12.0 / dagster-aws 0.28.0 (no partitioned checks, no ``ComponentTypeSpec.produces``),
-  the whole suite but the infrastructure-fault tests (``-m faults``);
+  the whole suite;
 * ``between``: dagster 1.13.0 / dagster-aws 0.29.0 (partitioned checks, no ``produces``), the Dagster-layer
   tests (component, execution, checks, the quickstart with ``create-dagster`` and ``dg``) and the Dagster
   layer's doctests;
@@ -68,9 +68,7 @@ def install(session: nox.Session, *pins: str) -> None:
 
 @nox.session
 def oldest(session: nox.Session) -> None:
-    """The whole suite on the oldest supported pair, but for the deployment's infrastructure-fault tests
-    (``-m faults``: about 12 minutes of service restarts, run on the newest pair by ``make test``), which would
-    take ``.ci/run`` too close to its 90 minutes."""
+    """The whole suite on the oldest supported pair (the infrastructure-fault tests included)."""
     install(session, *pair(OLDEST_DAGSTER))
     session.run(
         "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not faults", *session.posargs
