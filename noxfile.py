@@ -70,9 +70,7 @@ def install(session: nox.Session, *pins: str) -> None:
 def oldest(session: nox.Session) -> None:
     """The whole suite on the oldest supported pair (the infrastructure-fault tests included)."""
     install(session, *pair(OLDEST_DAGSTER))
-    session.run(
-        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not faults", *session.posargs
-    )
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session
